@@ -84,7 +84,9 @@ def _run_demo(arguments: argparse.Namespace) -> int:
     try:
         demo = importlib.import_module("EpilepsySuiteMRML.demo")
     except ImportError as error:
-        raise InputError("demo", f"the Slicer-side packages are not importable ({error}); run from the repository") from None
+        raise InputError(
+            "demo", f"the Slicer-side packages are not importable ({error}); run from the repository"
+        ) from None
     return demo.main(arguments)
 
 

@@ -55,9 +55,7 @@ def read_image(
             f"(size {'x'.join(map(str, image.GetSize()))})",
         )
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(
-            path, f"{what} must have one value per voxel, found {image.GetNumberOfComponentsPerPixel()}"
-        )
+        raise InputError(path, f"{what} must have one value per voxel, found {image.GetNumberOfComponentsPerPixel()}")
     if min(image.GetSize()) < 2:
         raise InputError(path, f"{what} is degenerate (size {'x'.join(map(str, image.GetSize()))})")
     if not allow_nan and image.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
@@ -99,9 +97,7 @@ def check_same_grid(
         if a.shape != b.shape or not np.allclose(a, b, atol=tolerance):
             problems.append(f"{name} {_fmt(b)} vs {_fmt(a)}")
     if problems:
-        raise InputError(
-            other_name, f"grid does not match the {reference_name}: " + "; ".join(problems)
-        )
+        raise InputError(other_name, f"grid does not match the {reference_name}: " + "; ".join(problems))
 
 
 def write_image(image: sitk.Image, path: PathLike, compress: bool = True) -> Path:

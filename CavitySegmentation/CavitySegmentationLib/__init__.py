@@ -1,0 +1,1 @@
+"""Logic and helpers of the Cavity Segmentation module (MRML, no Qt)."""

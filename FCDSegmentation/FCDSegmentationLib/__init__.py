@@ -1,0 +1,1 @@
+"""Logic and helpers of the FCD Segmentation module (MRML, no Qt)."""

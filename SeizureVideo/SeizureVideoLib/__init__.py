@@ -1,0 +1,1 @@
+"""Logic and helpers of the Seizure Video module (MRML, no Qt)."""

@@ -1,0 +1,1 @@
+"""Logic and helpers of the Semiology Visualization module (MRML, no Qt)."""
