@@ -21,13 +21,13 @@ from ..errors import InputError
 NMM_CSF = 46
 
 
-class Hemisphere(str, enum.Enum):
+class Hemisphere(enum.StrEnum):
     LEFT = "left"
     RIGHT = "right"
     MIDLINE = "midline"
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     CORTICAL_GM = "cortical grey matter"
     DEEP_GM = "deep grey matter"
     WHITE_MATTER = "white matter"
