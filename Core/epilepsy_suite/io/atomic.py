@@ -30,6 +30,10 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     temporary = _temporary_name(target)
     try:
         yield temporary
+        # mkstemp creates owner-only files; give the result the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
