@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
+import vtk
 from epilepsy_suite.data import LabelTable, make_label
 
 from .colors import color_table_from_labels
 from .scene import segmentations_logic
 from .volumes import volume_node_from_sitk
+
+LABEL_TAG = "EpilepsySuite.Label"
 
 
 def segmentation_from_labelmap(
@@ -49,7 +52,7 @@ def segmentation_from_labelmap(
         scene.RemoveNode(colors)
     segment_ids = segmentation.GetSegmentation().GetSegmentIDs()
     for segment_id, number in zip(segment_ids, present, strict=True):
-        segmentation.GetSegmentation().GetSegment(segment_id).SetTag("EpilepsySuite.Label", str(number))
+        segmentation.GetSegmentation().GetSegment(segment_id).SetTag(LABEL_TAG, str(number))
     if closed_surface:
         segmentation.CreateClosedSurfaceRepresentation()
     return segmentation
@@ -60,7 +63,7 @@ def segment_ids_by_label(segmentation) -> dict[int, str]:
     result = {}
     inner = segmentation.GetSegmentation()
     for segment_id in inner.GetSegmentIDs():
-        value = inner.GetSegment(segment_id).GetTag("EpilepsySuite.Label")
-        if value:
-            result[int(value)] = segment_id
+        value = vtk.reference("")
+        if inner.GetSegment(segment_id).GetTag(LABEL_TAG, value) and str(value):
+            result[int(str(value))] = segment_id
     return result
