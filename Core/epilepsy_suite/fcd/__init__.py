@@ -1,1 +1,1 @@
-"""The fcd method."""
+"""FCD segmentation: MS-DSA-Net, Dice/BCE/TV losses, training, inference, post-processing, metrics."""
