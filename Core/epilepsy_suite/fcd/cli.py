@@ -1,16 +1,234 @@
-"""Command line of the fcd method (filled by issue 3)."""
+"""``python -m epilepsy_suite fcd {train,evaluate,predict,postprocess}``."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
 
 from ..errors import InputError
 
+LOG = logging.getLogger("epilepsy_suite.fcd")
+
 
 def register(subparsers: argparse._SubParsersAction, name: str, summary: str) -> None:
+    from ..cli import common_parser
+
     parser = subparsers.add_parser(name, help=summary, description=summary)
-    parser.set_defaults(handler=_not_yet)
+    commands = parser.add_subparsers(dest="fcd_command", metavar="<fcd command>", required=True)
+
+    data = argparse.ArgumentParser(add_help=False)
+    source = data.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--bids", type=Path, help="BIDS folder of the Bonn FCD II dataset (sub-*/anat/*T1w, *FLAIR, *roi*)"
+    )
+    source.add_argument("--csv", type=Path, help="CSV with columns subject,t1,flair,lesion")
+    source.add_argument("--synthetic", type=int, metavar="N", help="N synthetic lesion subjects on the MNI template")
+    data.add_argument(
+        "--synthetic-spacing", type=float, default=2.0, help="voxel size (mm) of synthetic subjects (default 2)"
+    )
+    data.add_argument("--register", action="store_true", help="register each T1 to the MNI template (SimpleITK) first")
+    data.add_argument("--cache", type=Path, default=None, help="folder caching preprocessed subjects")
+    data.add_argument("--seed", type=int, default=0, help="seed of the 59/12/14 split and of training (default 0)")
+
+    train = commands.add_parser(
+        "train", parents=[common_parser(), data], help="train MS-DSA-Net (resumes from OUT/last.pt)"
+    )
+    train.add_argument("--out", type=Path, required=True, help="folder for checkpoints (best.pt, last.pt) and log.csv")
+    train.add_argument(
+        "--loss", choices=("dice", "dice_bce", "dice_tv"), default="dice_tv", help="loss of the paper (default dice_tv)"
+    )
+    train.add_argument("--tv-weight", type=float, default=0.1, help="weight of the TV term (default 0.1)")
+    train.add_argument("--epochs", type=int, default=300, help="maximum epochs (default 300)")
+    train.add_argument("--patience", type=int, default=25, help="early-stopping patience in epochs (default 25)")
+    train.add_argument("--patch-size", type=int, default=128, help="cubic patch edge, multiple of 32 (default 128)")
+    train.add_argument("--feature-size", type=int, default=16, help="channels of the first stage (default 16)")
+    train.add_argument("--learning-rate", type=float, default=1e-4)
+    train.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", parents=[common_parser(), data], help="metrics on the test split (Table 1 layout)"
+    )
+    evaluate.add_argument("--model", type=Path, nargs="+", required=True, help="checkpoint(s); several = several runs")
+    evaluate.add_argument("--split", choices=("test", "validation", "all"), default="test")
+    evaluate.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="report prefix: writes PREFIX.md, PREFIX_summary.csv, PREFIX_subjects.csv",
+    )
+    evaluate.add_argument("--threshold", type=float, default=0.5)
+    evaluate.add_argument("--method", default="MS-DSA-Net", help="method name in the report")
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = commands.add_parser(
+        "predict", parents=[common_parser()], help="FCD probability and mask for one T1 + FLAIR"
+    )
+    predict.add_argument("t1", type=Path, help="T1 image (NIfTI, NRRD...)")
+    predict.add_argument("flair", type=Path, nargs="?", help="FLAIR image of the same subject")
+    predict.add_argument("--model", type=Path, required=True, help="MS-DSA-Net checkpoint")
+    predict.add_argument("--out", type=Path, required=True, help="output mask (uint8), in the T1's geometry")
+    predict.add_argument("--probability", type=Path, help="also write the probability map here")
+    predict.add_argument("--threshold", type=float, default=0.5)
+    predict.add_argument("--overlap", type=float, default=0.25, help="sliding-window overlap (default 0.25)")
+    predict.add_argument("--blend", choices=("gaussian", "constant"), default="gaussian")
+    predict.add_argument("--register", action="store_true", help="register to the MNI template and map results back")
+    _postprocess_options(predict)
+    predict.set_defaults(handler=_predict)
+
+    post = commands.add_parser("postprocess", parents=[common_parser()], help="post-process a probability map or mask")
+    post.add_argument("image", type=Path, help="probability map or binary mask")
+    post.add_argument("--out", type=Path, required=True)
+    post.add_argument("--threshold", type=float, default=0.5)
+    _postprocess_options(post)
+    post.set_defaults(handler=_postprocess)
 
 
-def _not_yet(arguments: argparse.Namespace) -> int:
-    raise InputError("fcd", "this command is not available yet (see issue 3)")
+def _postprocess_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-postprocess", action="store_true", help="skip opening, hole filling and small-cluster removal"
+    )
+    parser.add_argument(
+        "--min-cluster", type=int, default=50, help="drop clusters smaller than this many voxels (default 50)"
+    )
+    parser.add_argument("--fill-size", type=int, default=5, help="hole filling window edge in voxels (default 5)")
+
+
+def _settings(arguments: argparse.Namespace):
+    from .postprocess import PostprocessSettings
+
+    if arguments.no_postprocess:
+        return None
+    return PostprocessSettings(fill_size=arguments.fill_size, min_cluster_voxels=arguments.min_cluster)
+
+
+def load_subjects(arguments: argparse.Namespace):
+    """Training subjects (in memory) split 59/12/14 by seed."""
+    from .dataset import find_bids_subjects, read_subject_csv, split_subjects
+    from .preprocessing import cached_prepared_subject, prepare_subject
+    from .synthetic import make_synthetic_subject
+    from .training import TrainingSubject
+
+    if arguments.synthetic:
+        subjects = []
+        for index in range(arguments.synthetic):
+            synthetic = make_synthetic_subject(arguments.seed * 1000 + index, spacing=arguments.synthetic_spacing)
+            subjects.append(
+                TrainingSubject.from_images(f"synthetic-{index:03d}", synthetic.t1, synthetic.flair, synthetic.lesion)
+            )
+        return split_subjects(subjects, arguments.seed)
+    files = find_bids_subjects(arguments.bids) if arguments.bids else read_subject_csv(arguments.csv)
+    subjects = []
+    for entry in files:
+        options = {"register_to_mni": arguments.register}
+        if arguments.cache:
+            prepared = cached_prepared_subject(arguments.cache, entry.t1, entry.flair, entry.lesion, **options)
+        else:
+            prepared = prepare_subject(entry.t1, entry.flair, entry.lesion, **options)
+        if prepared.lesion is None:
+            raise InputError(entry.t1, "no lesion mask for this subject")
+        subjects.append(TrainingSubject.from_images(entry.subject, prepared.t1, prepared.flair, prepared.lesion))
+    return split_subjects(subjects, arguments.seed)
+
+
+def _train(arguments: argparse.Namespace) -> int:
+    from ..device import resolve_device
+    from .training import TrainingConfig, train
+
+    training, validation, test = load_subjects(arguments)
+    LOG.info("subjects: %d training, %d validation, %d test", len(training), len(validation), len(test))
+    config = TrainingConfig(
+        patch_size=arguments.patch_size,
+        feature_size=arguments.feature_size,
+        loss=arguments.loss,
+        tv_weight=arguments.tv_weight,
+        max_epochs=arguments.epochs,
+        patience=arguments.patience,
+        learning_rate=arguments.learning_rate,
+        seed=arguments.seed,
+        warmup_epochs=min(10, max(arguments.epochs // 3, 1)),
+    )
+    result = train(
+        training,
+        validation,
+        arguments.out,
+        config,
+        resolve_device(arguments.device),
+        resume=not arguments.no_resume,
+        show_bar=not arguments.quiet,
+    )
+    last = result.history[-1] if result.history else {}
+    print(f"best checkpoint: {result.best_checkpoint}")
+    if last:
+        print(
+            f"last epoch {last['epoch']}: train loss {last['train_loss']:.4f}, validation loss {last['validation_loss']:.4f}"
+        )
+    return 0
+
+
+def _evaluate(arguments: argparse.Namespace) -> int:
+    from ..device import resolve_device
+    from ..geometry import copy_geometry
+    from .evaluation import evaluate_masks, summary_table, write_report
+    from .inference import load_model, predict_probability
+
+    device = resolve_device(arguments.device)
+    training, validation, test = load_subjects(arguments)
+    subjects = {"test": test, "validation": validation, "all": training + validation + test}[arguments.split]
+    rows: list[dict[str, object]] = []
+    for run, path in enumerate(arguments.model):
+        model = load_model(path, device)
+
+        def probabilities(model=model):
+            for subject in subjects:
+                reference = sitk.GetImageFromArray(subject.image[0])
+                t1, flair = (copy_geometry(channel, reference) for channel in subject.image)
+                probability = sitk.GetArrayFromImage(predict_probability(model, t1, flair, device))
+                yield subject.name, probability, subject.label[0] > 0
+
+        rows += [{"run": run, **row} for row in evaluate_masks(probabilities(), arguments.threshold)]
+    table = summary_table({arguments.method: rows})
+    paths = write_report(table, rows, arguments.out)
+    print(Path(paths[2]).read_text())
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _predict(arguments: argparse.Namespace) -> int:
+    from ..device import resolve_device
+    from ..io import write_image
+    from .inference import load_model, predict_subject
+    from .preprocessing import prepare_subject
+
+    device = resolve_device(arguments.device)
+    model = load_model(arguments.model, device)
+    subject = prepare_subject(arguments.t1, arguments.flair, register_to_mni=arguments.register)
+    prediction = predict_subject(
+        model, subject, arguments.threshold, _settings(arguments), device, arguments.overlap, arguments.blend
+    )
+    if arguments.probability:
+        write_image(prediction.probability, arguments.probability)
+    write_image(prediction.mask, arguments.out)
+    voxels = int(sitk.GetArrayViewFromImage(prediction.mask).sum())
+    print(f"wrote {arguments.out} ({voxels} FCD voxels)")
+    return 0
+
+
+def _postprocess(arguments: argparse.Namespace) -> int:
+    from ..geometry import copy_geometry
+    from ..io import read_image, write_image
+    from .postprocess import postprocess_mask
+
+    image = read_image(arguments.image, what="probability map or mask")
+    mask = sitk.GetArrayFromImage(image) >= arguments.threshold
+    settings = _settings(arguments)
+    if settings is not None:
+        mask = postprocess_mask(mask, settings)
+    write_image(copy_geometry(mask.astype(np.uint8), image), arguments.out)
+    print(f"wrote {arguments.out} ({int(mask.sum())} voxels)")
+    return 0
