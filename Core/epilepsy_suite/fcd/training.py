@@ -130,7 +130,7 @@ def train(
     training: list[TrainingSubject],
     validation: list[TrainingSubject],
     out_dir: str | os.PathLike[str],
-    config: TrainingConfig = TrainingConfig(),
+    config: TrainingConfig | None = None,
     device: torch.device | str = "cpu",
     resume: bool = True,
     progress: Callable[[float, str], None] | None = None,
@@ -141,6 +141,7 @@ def train(
     ``log.csv`` to ``out_dir``. With ``resume`` an existing ``last.pt`` is continued."""
     from tqdm.auto import tqdm
 
+    config = config or TrainingConfig()
     if not training:
         raise InputError(out_dir, "no training subjects")
     device = torch.device(device)
