@@ -93,22 +93,35 @@ def prepare_subject(
     register_to_mni: bool = False,
     coregister: bool = False,
 ) -> PreparedSubject:
-    """Read, check and prepare one subject.
-
-    Without ``register_to_mni`` the images stay on the T1 grid (for data already in MNI
-    space, like the training cache); with it the T1 is affinely registered to the MNI
-    template, everything is resampled to the template grid and skull-stripped by its brain mask.
-    """
+    """Read, check and prepare one subject from files (see :func:`prepare_images`)."""
     if flair_path is None:
         raise InputError(t1_path, "the FLAIR image is missing: FCD segmentation needs both T1 and FLAIR")
     t1 = read_image(t1_path, pixel_type=sitk.sitkFloat32, what="T1")
     flair = read_image(flair_path, pixel_type=sitk.sitkFloat32, what="FLAIR")
-    flair = match_flair_to_t1(t1, flair, str(flair_path), register=coregister)
-    lesion = read_label_map(lesion_path, reference=None, what="lesion mask") if lesion_path else None
+    lesion = read_label_map(lesion_path, what="lesion mask") if lesion_path else None
+    if lesion is not None and not sitk.GetArrayViewFromImage(lesion).any():
+        raise InputError(lesion_path, "lesion mask is empty")
+    return prepare_images(t1, flair, lesion, register_to_mni, coregister, str(flair_path))
+
+
+def prepare_images(
+    t1: sitk.Image,
+    flair: sitk.Image,
+    lesion: sitk.Image | None = None,
+    register_to_mni: bool = False,
+    coregister: bool = False,
+    flair_name: str = "FLAIR",
+) -> PreparedSubject:
+    """Prepare in-memory images: FLAIR (and lesion) onto the T1 grid, optional registration, normalisation.
+
+    Without ``register_to_mni`` the images stay on the T1 grid (for data already in MNI
+    space); with it the T1 is affinely registered to the MNI template, everything is resampled
+    to the template grid and skull-stripped by its brain mask.
+    """
+    t1 = sitk.Cast(t1, sitk.sitkFloat32)
+    flair = match_flair_to_t1(t1, sitk.Cast(flair, sitk.sitkFloat32), flair_name, register=coregister)
     if lesion is not None:
         lesion = sitk.Resample(lesion, t1, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        if not sitk.GetArrayViewFromImage(lesion).any():
-            raise InputError(lesion_path, "lesion mask is empty")
     native_t1 = t1
     to_native = None
     if register_to_mni:

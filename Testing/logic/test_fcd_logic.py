@@ -1,0 +1,87 @@
+"""FCD Segmentation Logic on a real MRML scene (slicer-core)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from epilepsy_suite.errors import InputError
+from epilepsy_suite.fcd.clusters import describe_clusters
+from epilepsy_suite.fcd.model import MSDSANet
+from epilepsy_suite.fcd.synthetic import make_synthetic_subject
+from epilepsy_suite.fcd.training import save_checkpoint
+from epilepsy_suite.geometry import copy_geometry
+from FCDSegmentationLib.logic import FCDSegmentationLogic
+
+from EpilepsySuiteMRML.scene import slice_nodes
+from EpilepsySuiteMRML.segmentations import segment_ids_by_label
+from EpilepsySuiteMRML.tables import records_from_table_node
+from EpilepsySuiteMRML.volumes import sitk_from_volume_node, volume_node_from_sitk
+
+
+@pytest.fixture(scope="module")
+def subject():
+    return make_synthetic_subject(3, spacing=2.0)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = MSDSANet(patch_size=64, feature_size=8)
+    # Make the head read "FCD" where the last decoder features are large: with the bias the
+    # prediction has a few confident blobs rather than noise, which is all the Logic needs.
+    with torch.no_grad():
+        model.head.conv.conv.bias.copy_(torch.tensor([0.0, -2.0]))
+    return save_checkpoint(tmp_path_factory.mktemp("model") / "fcd.pt", model)
+
+
+def test_predict_creates_probability_segmentation_and_table(mrml_scene, subject, checkpoint) -> None:
+    t1 = volume_node_from_sitk(mrml_scene, subject.t1, "T1")
+    flair = volume_node_from_sitk(mrml_scene, subject.flair, "FLAIR")
+    logic = FCDSegmentationLogic(mrml_scene)
+    result = logic.predict(t1, flair, str(checkpoint), device="cpu", threshold=0.3, min_cluster_voxels=1)
+
+    probability = sitk_from_volume_node(result.probability_node)
+    assert probability.GetSize() == subject.t1.GetSize()
+    np.testing.assert_allclose(probability.GetOrigin(), subject.t1.GetOrigin(), atol=1e-6)
+    values = sitk.GetArrayFromImage(probability)
+    assert 0.0 <= values.min() and values.max() <= 1.0
+    assert result.probability_node.GetDisplayNode().GetColorNode().GetName().endswith("inferno")
+
+    records = records_from_table_node(result.table_node)
+    assert len(records) == len(result.clusters)
+    assert result.clusters, "the biased model should produce candidate clusters"
+    assert result.segmentation_node.GetSegmentation().GetNumberOfSegments() == len(result.clusters)
+    assert sorted(segment_ids_by_label(result.segmentation_node)) == list(range(1, len(result.clusters) + 1))
+    peaks = [record["peak_probability"] for record in records]
+    assert peaks == sorted(peaks, reverse=True)
+    ras = logic.center_on_cluster(result, 0)
+    red = next(node for node in slice_nodes(mrml_scene) if node.GetLayoutName() == "Red")
+    assert red.GetSliceToRAS().GetElement(2, 3) == pytest.approx(ras[2])
+
+
+def test_cluster_table_on_a_constructed_case(subject) -> None:
+    probability = np.zeros(sitk.GetArrayFromImage(subject.t1).shape, np.float32)
+    mask = np.zeros_like(probability, dtype=np.uint8)
+    lesion = sitk.GetArrayFromImage(subject.lesion) > 0
+    probability[lesion] = 0.9
+    mask[lesion] = 1
+    probability[10:13, 10:13, 10:13] = 0.6
+    mask[10:13, 10:13, 10:13] = 1
+    labels, records = describe_clusters(copy_geometry(probability, subject.t1), copy_geometry(mask, subject.t1))
+    assert [record["index"] for record in records] == [1, 2]
+    assert records[0]["peak_probability"] == pytest.approx(0.9) and records[1]["voxels"] == 27
+    assert records[1]["volume_ml"] == pytest.approx(27 * 8 / 1000)
+    assert (labels[lesion] == 1).all()
+    assert records[0]["structure"] and "label" not in str(records[0]["structure"])
+
+
+def test_missing_flair_and_wrong_model(mrml_scene, subject, tmp_path) -> None:
+    t1 = volume_node_from_sitk(mrml_scene, subject.t1, "T1")
+    logic = FCDSegmentationLogic(mrml_scene)
+    with pytest.raises(InputError, match="FLAIR volume is missing"):
+        logic.predict(t1, None, "model.pt")
+    flair = volume_node_from_sitk(mrml_scene, subject.flair, "FLAIR")
+    with pytest.raises(InputError, match="model file not found"):
+        logic.predict(t1, flair, str(tmp_path / "missing.pt"), device="cpu")
