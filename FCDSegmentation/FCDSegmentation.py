@@ -1,4 +1,4 @@
-"""FCD Segmentation: 3D Slicer module (Find focal cortical dysplasia candidates on T1 + FLAIR with MS-DSA-Net and review them as clusters.)
+"""FCD Segmentation: 3D Slicer module (MS-DSA-Net finds focal cortical dysplasia on T1 + FLAIR).
 
 This file holds the Module, Widget and Test classes; it is the only file of the module that
 imports Qt. The computation lives in ``FCDSegmentationLib`` (MRML in, MRML out) and in the
@@ -7,9 +7,13 @@ imports Qt. The computation lives in ``FCDSegmentationLib`` (MRML in, MRML out) 
 
 from __future__ import annotations
 
+import logging
+from typing import Annotated
+
+import qt
 import slicer
 from slicer import vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, Default, Maximum, Minimum, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -17,6 +21,8 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+MODEL_SETTING = "EpilepsySuite/FCDSegmentation/ModelPath"
 
 
 class FCDSegmentation(ScriptedLoadableModule):
@@ -26,10 +32,14 @@ class FCDSegmentation(ScriptedLoadableModule):
         self.parent.categories = ["Epilepsy"]
         self.parent.dependencies = []
         self.parent.contributors = ["EpilepsySuite developers"]
-        self.parent.helpText = "Find focal cortical dysplasia candidates on T1 + FLAIR with MS-DSA-Net and review them as clusters."
+        self.parent.helpText = (
+            "Find focal cortical dysplasia (FCD) candidates on a T1 + FLAIR pair with MS-DSA-Net trained with "
+            "Dice + total-variation loss. Review the probability overlay and the candidate clusters; click a row of "
+            "the table to centre the views on a cluster. The model file is yours (train it with "
+            "'python -m epilepsy_suite fcd train')."
+        )
         self.parent.acknowledgementText = (
-            "Methods from F. Perez-Garcia's PhD thesis (UCL, 2023) and the FCD total-variation-loss paper; "
-            "see the EpilepsySuite README for references."
+            "Method: MS-DSA-Net with total-variation loss for FCD segmentation (see the EpilepsySuite README)."
         )
 
 
@@ -37,6 +47,12 @@ class FCDSegmentation(ScriptedLoadableModule):
 class FCDSegmentationParameterNode:
     t1: vtkMRMLScalarVolumeNode
     flair: vtkMRMLScalarVolumeNode
+    modelPath: str
+    device: Annotated[str, Choice(["auto", "cpu", "cuda"]), Default("auto")]
+    threshold: Annotated[float, Minimum(0.05), Maximum(0.95), Default(0.5)]
+    postprocess: Annotated[bool, Default(True)]
+    minClusterVoxels: Annotated[int, Minimum(0), Default(50)]
+    registerToMNI: Annotated[bool, Default(False)]
 
 
 class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -46,6 +62,8 @@ class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self.result = None
+        self.cancelToken = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
 
@@ -55,7 +73,10 @@ class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.logic = FCDSegmentationSlicerLogic()
+        self.parameterLogic = FCDSegmentationSlicerLogic()
+        self.ui.applyButton.connect("clicked(bool)", self.onApply)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
+        self.ui.clusterTableView.connect("selectionChanged()", self.onClusterSelected)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.initializeParameterNode()
@@ -79,7 +100,10 @@ class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.initializeParameterNode()
 
     def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
+        parameterNode = self.parameterLogic.getParameterNode()
+        if not parameterNode.modelPath:
+            parameterNode.modelPath = qt.QSettings().value(MODEL_SETTING, "")
+        self.setParameterNode(parameterNode)
 
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
@@ -87,6 +111,76 @@ class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+
+    def ensureDependencies(self) -> bool:
+        from EpilepsySuiteMRML.dependencies import CORE_REQUIREMENTS, ensure_requirements
+
+        def installTorch():
+            import PyTorchUtils
+
+            PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
+
+        return ensure_requirements(
+            ["torch", *CORE_REQUIREMENTS], slicer.util.confirmOkCancelDisplay, slicer.util.pip_install, installTorch
+        )
+
+    def onApply(self) -> None:
+        if not self.ensureDependencies():
+            return
+        from epilepsy_suite.errors import CancelledError, InputError
+        from epilepsy_suite.progress import CancelToken
+        from FCDSegmentationLib.logic import FCDSegmentationLogic
+
+        parameters = self._parameterNode
+        qt.QSettings().setValue(MODEL_SETTING, parameters.modelPath)
+        self.logic = self.logic or FCDSegmentationLogic(slicer.mrmlScene)
+        self.cancelToken = CancelToken()
+        self.ui.applyButton.enabled, self.ui.cancelButton.enabled = False, True
+        self.ui.statusLabel.text = "Running MS-DSA-Net (this takes minutes on a CPU)..."
+
+        def progress(fraction: float, message: str) -> None:
+            self.ui.progressBar.value = int(100 * fraction)
+            self.ui.statusLabel.text = message
+            slicer.app.processEvents()
+
+        try:
+            with slicer.util.tryWithErrorDisplay("FCD segmentation failed.", waitCursor=True):
+                try:
+                    self.result = self.logic.predict(
+                        parameters.t1,
+                        parameters.flair,
+                        parameters.modelPath,
+                        parameters.device,
+                        parameters.threshold,
+                        parameters.postprocess,
+                        parameters.minClusterVoxels,
+                        parameters.registerToMNI,
+                        progress=progress,
+                        cancel=self.cancelToken,
+                    )
+                except InputError as error:
+                    slicer.util.errorDisplay(str(error))
+                    return
+                except CancelledError:
+                    self.ui.statusLabel.text = "Cancelled."
+                    return
+            slicer.util.setSliceViewerLayers(
+                background=parameters.flair, foreground=self.result.probability_node, foregroundOpacity=0.5
+            )
+            self.ui.clusterTableView.setMRMLTableNode(self.result.table_node)
+            self.ui.statusLabel.text = f"{len(self.result.clusters)} candidate cluster(s)."
+            self.ui.progressBar.value = 100
+        finally:
+            self.ui.applyButton.enabled, self.ui.cancelButton.enabled = True, False
+
+    def onCancel(self) -> None:
+        if self.cancelToken is not None:
+            self.cancelToken.cancel()
+
+    def onClusterSelected(self) -> None:
+        rows = self.ui.clusterTableView.selectedMRMLTableRowIndices()
+        if self.result is not None and rows:
+            self.logic.center_on_cluster(self.result, rows[0])
 
 
 class FCDSegmentationSlicerLogic(ScriptedLoadableModuleLogic):
@@ -104,10 +198,27 @@ class FCDSegmentationTest(ScriptedLoadableModuleTest):
 
     def runTest(self) -> None:
         self.setUp()
-        self.test_logic_on_embedded_data()
+        self.test_predict_on_synthetic_lesion()
 
-    def test_logic_on_embedded_data(self) -> None:
+    def test_predict_on_synthetic_lesion(self) -> None:
+        import tempfile
+        from pathlib import Path
+
+        from epilepsy_suite.fcd.model import MSDSANet
+        from epilepsy_suite.fcd.synthetic import make_synthetic_subject
+        from epilepsy_suite.fcd.training import save_checkpoint
         from FCDSegmentationLib.logic import FCDSegmentationLogic
 
-        logic = FCDSegmentationLogic(slicer.mrmlScene)
-        self.assertIs(logic.scene, slicer.mrmlScene)
+        from EpilepsySuiteMRML.volumes import volume_node_from_sitk
+
+        subject = make_synthetic_subject(0, spacing=2.0)
+        t1 = volume_node_from_sitk(slicer.mrmlScene, subject.t1, "T1")
+        flair = volume_node_from_sitk(slicer.mrmlScene, subject.flair, "FLAIR")
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoint = save_checkpoint(Path(folder) / "fcd.pt", MSDSANet(patch_size=64, feature_size=8))
+            result = FCDSegmentationLogic(slicer.mrmlScene).predict(
+                t1, flair, str(checkpoint), "cpu", min_cluster_voxels=1
+            )
+        self.assertIsNotNone(result.probability_node.GetImageData())
+        self.assertEqual(result.table_node.GetNumberOfRows(), len(result.clusters))
+        logging.info("FCD self-test: %d clusters", len(result.clusters))
