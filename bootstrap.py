@@ -36,7 +36,7 @@ def _fingerprint() -> str:
 
 
 def set_up() -> Path:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs before the environment exists
         sys.exit(f"EpilepsySuite needs Python >= 3.11, this is {sys.version.split()[0]}")
     if not _python().exists():
         print(f"creating the virtual environment {ENVIRONMENT}", flush=True)

@@ -75,11 +75,12 @@ def test_dice_matches_monai_on_the_fcd_channel() -> None:
     torch.manual_seed(1)
     logits = torch.randn(2, 2, 6, 7, 8)
     target = (torch.rand(2, 1, 6, 7, 8) > 0.7).float()
-    ours = FCDDiceLoss(eps=1e-5)(logits, target)
-    reference = DiceLoss(include_background=False, to_onehot_y=True, softmax=True, smooth_nr=1e-5, smooth_dr=1e-5)(
-        logits, target
-    )
-    assert ours.item() == pytest.approx(reference.item(), abs=1e-6)
+    for batch in (True, False):
+        ours = FCDDiceLoss(eps=1e-5, batch=batch)(logits, target)
+        reference = DiceLoss(
+            include_background=False, to_onehot_y=True, softmax=True, smooth_nr=1e-5, smooth_dr=1e-5, batch=batch
+        )(logits, target)
+        assert ours.item() == pytest.approx(reference.item(), abs=1e-6)
 
 
 def test_bce_matches_torch() -> None:

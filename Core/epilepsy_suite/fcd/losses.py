@@ -28,20 +28,24 @@ def _target(target: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class FCDDiceLoss(nn.Module):
     """Soft Dice loss on the FCD channel only (background excluded).
 
-    ``1 - (2 sum(p t) + eps) / (sum(p) + sum(t) + eps)`` computed per subject over all voxels,
-    then averaged over the batch; ``eps`` = 1e-5 as in the paper.
+    ``1 - (2 sum(p t) + eps) / (sum(p) + sum(t) + eps)`` with ``eps`` = 1e-5 as in the paper.
+    With ``batch`` (default) the sums run over every voxel of the whole batch: a batch is the
+    4 patches of one subject, half of them without lesion, and a per-patch Dice of an empty
+    patch is ~1 whatever the prediction, which stalls learning. ``batch=False`` gives the
+    per-patch Dice averaged over the batch.
     """
 
-    def __init__(self, eps: float = 1e-5):
+    def __init__(self, eps: float = 1e-5, batch: bool = True):
         super().__init__()
         if eps <= 0:
             raise ValueError("eps must be positive")
         self.eps = eps
+        self.batch = batch
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         probability = fcd_probability(logits)
         target = _target(target, probability)
-        dims = tuple(range(1, probability.ndim))
+        dims = tuple(range(0 if self.batch else 1, probability.ndim))
         intersection = (probability * target).sum(dims)
         total = probability.sum(dims) + target.sum(dims)
         return (1.0 - (2.0 * intersection + self.eps) / (total + self.eps)).mean()
