@@ -1,1 +1,1 @@
-"""The cavity method."""
+"""Resection cavity segmentation: simulation, model, training, test-time augmentation."""
