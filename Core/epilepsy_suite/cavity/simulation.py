@@ -191,7 +191,7 @@ def simulate(
     label[box] = inside
     alpha = label[grown].astype(np.float32)
     if parameters.sigma > 0:
-        alpha = ndimage.gaussian_filter(alpha, parameters.sigma / spacing)
+        alpha = ndimage.gaussian_filter(alpha, parameters.sigma / spacing, truncate=3.0)
     csf = np.random.default_rng(parameters.csf_seed).normal(csf_mean, csf_std, alpha.shape).astype(np.float32)
     original = intensities[grown].astype(np.float32)
     return label, grown, alpha * csf + (1 - alpha) * original
