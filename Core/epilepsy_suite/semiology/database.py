@@ -277,7 +277,9 @@ def _as_number(value, path: Path, sheet: str, row: int, column: int, header: str
 
 
 def _read_main(path: Path, sheet) -> dict:
-    rows = list(sheet.iter_rows(min_row=MAIN_HEADER_ROW, max_row=MAIN_LAST_ROW, max_col=MAIN_LAST_COLUMN, values_only=True))
+    rows = list(
+        sheet.iter_rows(min_row=MAIN_HEADER_ROW, max_row=MAIN_LAST_ROW, max_col=MAIN_LAST_COLUMN, values_only=True)
+    )
     if not rows:
         raise InputError(path, f"sheet {MAIN_SHEET!r} is empty")
     header = [value if isinstance(value, str) else None for value in rows[0]]
@@ -291,7 +293,8 @@ def _read_main(path: Path, sheet) -> dict:
             missing.append(name)
     if missing:
         raise InputError(
-            path, f"sheet {MAIN_SHEET!r}, header row {MAIN_HEADER_ROW}: missing column(s) {', '.join(map(repr, missing))}"
+            path,
+            f"sheet {MAIN_SHEET!r}, header row {MAIN_HEADER_ROW}: missing column(s) {', '.join(map(repr, missing))}",
         )
     first_region, last_region = column_of[FIRST_REGION], column_of[LAST_REGION]
     if last_region < first_region:
@@ -402,7 +405,8 @@ def _read_region_labels(path: Path, workbook, region_names: list[str]) -> dict[s
                 number = _as_number(value, path, sheet_name, row_number, column, name)
                 if number != int(number):
                     raise InputError(
-                        path, f"sheet {sheet_name!r}, cell {column_letter(column)}{row_number}: {value!r} is not a label"
+                        path,
+                        f"sheet {sheet_name!r}, cell {column_letter(column)}{row_number}: {value!r} is not a label",
                     )
                 if int(number) not in found:
                     found.append(int(number))
@@ -461,3 +465,34 @@ def _read_label_names(path: Path) -> dict[int, str]:
         if match:
             names[int(match.group(1))] = match.group(2)
     return names
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+FOLDER_ENVIRONMENT = "EPILEPSY_SUITE_SEMIO2BRAIN"
+
+
+def _remembered_path() -> Path:
+    return default_cache_dir() / "database_folder.txt"
+
+
+def remember_folder(folder: str | os.PathLike[str]) -> None:
+    """Store the database folder so that later commands need no ``--database``."""
+    try:
+        path = _remembered_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path) as temporary:
+            Path(temporary).write_text(str(Path(folder).expanduser().resolve()), encoding="utf-8")
+    except OSError as error:
+        LOG.warning("could not remember the semiology database folder (%s)", error)
+
+
+def resolve_folder(folder: str | os.PathLike[str] | None) -> Path:
+    """The folder given, else ``$EPILEPSY_SUITE_SEMIO2BRAIN``, else the one remembered last time."""
+    if folder is None:
+        folder = os.environ.get(FOLDER_ENVIRONMENT)
+    if folder is None and _remembered_path().is_file():
+        folder = _remembered_path().read_text(encoding="utf-8").strip() or None
+    checked = check_folder(folder)
+    remember_folder(checked)
+    return checked

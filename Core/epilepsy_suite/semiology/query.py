@@ -138,7 +138,7 @@ class SemiologyScores:
             {
                 "label": int(self.labels[index]),
                 "name": self.names[index],
-                "hemisphere": self.hemispheres[index],
+                "hemisphere": str(self.hemispheres[index]),
                 "datapoints": float(self.datapoints[index]),
                 "score": float(self.scores[index]),
             }
@@ -414,7 +414,7 @@ class SemiologyEngine:
             labels=db.labels.copy(),
             datapoints=pooled,
             scores=scores,
-            hemispheres=list(self._sides),
+            hemispheres=[str(side) for side in self._sides],
             names=[db.label_name(label) for label in db.labels],
             terms=results,
         )

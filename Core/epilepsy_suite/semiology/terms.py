@@ -146,7 +146,9 @@ class TermDictionary:
             elif term in neutral_also or term in postictal_also:
                 rules[term] = TermRule((Side.LEFT, Side.RIGHT, Side.NONE), postictal)
             else:
-                raise InputError(folder / LATERALITY_NAMES[0], f"term {term!r} is in none of the semiologies_*.txt lists")
+                raise InputError(
+                    folder / LATERALITY_NAMES[0], f"term {term!r} is in none of the semiologies_*.txt lists"
+                )
         return cls(patterns, groups, rules)
 
     # ------------------------------------------------------------------------------------ suggestions
