@@ -6,12 +6,21 @@ runs the published Semiology Visualisation Tool's query method on it (METHOD.md 
 """
 
 from .database import Semio2BrainDatabase, load_database, resolve_folder
-from .query import NoDataError, QueryOptions, SemiologyEngine, SemiologyQuery, SemiologyScores, TermResult
+from .query import (
+    NoDataError,
+    QueryOptions,
+    QueryTrace,
+    SemiologyEngine,
+    SemiologyQuery,
+    SemiologyScores,
+    TermResult,
+)
 from .terms import Side, TermDictionary, TermRule
 
 __all__ = [
     "NoDataError",
     "QueryOptions",
+    "QueryTrace",
     "Semio2BrainDatabase",
     "SemiologyEngine",
     "SemiologyQuery",

@@ -113,6 +113,39 @@ class TermResult:
 
 
 @dataclass
+class QueryTrace:
+    """The working of one query. ``M`` matched rows, ``P`` region columns present among them,
+    ``J`` GIF labels those regions reach.
+
+    Attributes:
+        pool_rows: Excel rows left by the filters (section 3.2); ``matched_rows`` (M,) after matching
+            and de-duplication (3.3).
+        region_names: the P present region columns; ``entered``, ``reversed``, ``normalised`` (M, P)
+            their cells as entered, after hierarchy reversal (3.4) and after normalisation (3.5), NaN =
+            empty; ``totals`` (P,) the column sums (3.6).
+        labels, label_values: (J,) GIF labels and the sum of their regions' totals (3.6).
+        right, left: lateralising datapoints per hemisphere (3.7); ``lateralised`` (J,) the label values
+            after lateralisation; ``result`` the labels with a positive value (3.8).
+    """
+
+    query: SemiologyQuery
+    dominant: Side
+    pool_rows: np.ndarray
+    matched_rows: np.ndarray
+    region_names: list[str]
+    entered: np.ndarray
+    reversed: np.ndarray
+    normalised: np.ndarray
+    totals: np.ndarray
+    labels: np.ndarray
+    label_values: np.ndarray
+    right: float
+    left: float
+    lateralised: np.ndarray
+    result: TermResult
+
+
+@dataclass
 class SemiologyScores:
     """Combined result over all reachable GIF labels (L,), sorted by label number.
 
@@ -312,7 +345,16 @@ class SemiologyEngine:
             raise NoDataError(result.source, result.problem)
         return result
 
-    def _compute(self, query: SemiologyQuery, dominant: Side, options: QueryOptions) -> TermResult:
+    def trace(
+        self, query: SemiologyQuery, dominant: Side | str = Side.NONE, options: QueryOptions | None = None
+    ) -> QueryTrace:
+        """Every intermediate of one query (METHOD.md sections 3.2-3.8), uncached: the method's working.
+
+        Raises the same errors as :meth:`query`.
+        """
+        options = options or QueryOptions()
+        dominant = Side.parse(dominant, "dominant hemisphere")
+        self.database.terms.check(query.term, query.side)
         db = self.database
         postictal = db.terms.rule(query.term).postictal
         pool, ground_truth = self._pool(options, postictal)
@@ -328,21 +370,44 @@ class SemiologyEngine:
         present = ~np.all(np.isnan(regions), axis=0)
         if not present.any():
             raise NoDataError(source, "no data: the matching literature rows name no brain region")
+        entered = regions.copy()
         if options.granular:
             self._reverse_hierarchy(regions)
         elif options.top_level_lobes:
             present &= self._lobar
             regions[:, ~self._lobar] = np.nan
+        reversed_regions = regions.copy()
         if (options.granular or options.top_level_lobes) and options.normalise_to_localising:
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = counts["Localising"] / np.nansum(regions, axis=1)
                 regions = regions * ratio[:, None]
             regions[~np.isfinite(regions)] = np.nan
         totals = np.where(present, np.nansum(regions, axis=0), 0.0)
-        values = totals[present] @ self._region_to_labels[present]
-        values = self._lateralise(values, counts, query.side, dominant)
-        positive = values > 0
-        return TermResult(query, db.labels[positive], values[positive], db.excel_rows[rows])
+        label_values = totals[present] @ self._region_to_labels[present]
+        reached = self._region_to_labels[present].any(axis=0)
+        right, left = self._hemisphere_counts(counts, query.side, dominant)
+        lateralised = self._lateralise(label_values, counts, query.side, dominant)
+        positive = lateralised > 0
+        return QueryTrace(
+            query=query,
+            dominant=dominant,
+            pool_rows=db.excel_rows[pool],
+            matched_rows=db.excel_rows[rows],
+            region_names=[name for name, kept in zip(db.region_names, present, strict=True) if kept],
+            entered=entered[:, present],
+            reversed=reversed_regions[:, present],
+            normalised=regions[:, present],
+            totals=totals[present],
+            labels=db.labels[reached],
+            label_values=label_values[reached],
+            right=right,
+            left=left,
+            lateralised=lateralised[reached],
+            result=TermResult(query, db.labels[positive], lateralised[positive], db.excel_rows[rows]),
+        )
+
+    def _compute(self, query: SemiologyQuery, dominant: Side, options: QueryOptions) -> TermResult:
+        return self.trace(query, dominant, options).result
 
     def _reverse_hierarchy(self, regions: np.ndarray) -> None:
         """In place: parent := max(parent - sum of its direct children, 0), entries in file order."""
@@ -354,7 +419,9 @@ class SemiologyEngine:
             current = regions[:, self._column[parent]]
             regions[:, self._column[parent]] = np.where(subtracted > current, 0.0, current - subtracted)
 
-    def _lateralise(self, values: np.ndarray, counts: dict, side: Side, dominant: Side) -> np.ndarray:
+    @staticmethod
+    def _hemisphere_counts(counts: dict, side: Side, dominant: Side) -> tuple[float, float]:
+        """(right, left) lateralising datapoints from IL/CL with the symptom side and DomH/NonDomH."""
         ipsilateral, contralateral = np.nansum(counts["IL"]), np.nansum(counts["CL"])
         dominant_count, non_dominant_count = np.nansum(counts["DomH"]), np.nansum(counts["NonDomH"])
         right = left = 0.0
@@ -366,6 +433,10 @@ class SemiologyEngine:
             right, left = right + dominant_count, left + non_dominant_count
         elif dominant == Side.LEFT:
             right, left = right + non_dominant_count, left + dominant_count
+        return float(right), float(left)
+
+    def _lateralise(self, values: np.ndarray, counts: dict, side: Side, dominant: Side) -> np.ndarray:
+        right, left = self._hemisphere_counts(counts, side, dominant)
         if np.nansum(counts["Lateralising"]) <= 0 or right + left == 0 or right == left:
             return values / 2
         lower_ratio = min(right, left) / (right + left)
