@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import atomic_output
-from .terms import TermDictionary
+from .terms import POSTICTAL_PATTERNS, TermDictionary, rows_matching
 
 LOG = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ FIRST_REGION = "TL"
 LAST_REGION = "Perisylvian"
 REQUIRED_COLUMNS = (REFERENCE, REPORTED, CATEGORY, *GROUND_TRUTHS, *LATERALISING, PAEDIATRIC, *APPROACHES)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def column_letter(index: int) -> str:
@@ -115,6 +115,8 @@ class Semio2BrainDatabase:
         prior_labels, prior: the labels and probabilities of ``p_GIF_norm_TS.csv``.
         hierarchy: list of (parent, children) in the reversal order of ``region_hierarchy.yaml``.
         terms: the term dictionary and laterality rules.
+        term_masks: term -> (R,) bool, the rows each pre-defined term matches (section 3.3 of METHOD.md);
+            ``postictal_rows`` the same for the postictal patterns.
         label_names: GIF label -> structure name (``BrainAnatomyLabelsV3_0.txt`` when present).
         checksum: SHA-256 over every input file; keys every cache.
     """
@@ -139,6 +141,8 @@ class Semio2BrainDatabase:
     hierarchy: list[tuple[str, tuple[str, ...]]]
     terms: TermDictionary
     label_names: dict[int, str] = field(default_factory=dict)
+    term_masks: dict[str, np.ndarray] = field(default_factory=dict)
+    postictal_rows: np.ndarray | None = None
 
     @property
     def number_of_rows(self) -> int:
@@ -241,6 +245,9 @@ def _parse(folder: Path, checksum: str) -> Semio2BrainDatabase:
     prior_labels, prior = _read_prior(folder / PRIOR_NAME)
     hierarchy = _read_hierarchy(folder / HIERARCHY_NAME)
     label_names = _read_label_names(folder / LABEL_NAMES_NAME)
+    texts = (main["reported"], main["category"])
+    term_masks = {term: rows_matching(terms.patterns[term], texts, f"term {term!r}") for term in terms.names}
+    postictal_rows = rows_matching(POSTICTAL_PATTERNS, texts, "postictal")
     return Semio2BrainDatabase(
         folder=folder,
         checksum=checksum,
@@ -251,6 +258,8 @@ def _parse(folder: Path, checksum: str) -> Semio2BrainDatabase:
         hierarchy=hierarchy,
         terms=terms,
         label_names=label_names,
+        term_masks=term_masks,
+        postictal_rows=postictal_rows,
         **main,
     )
 
@@ -309,16 +318,18 @@ def _read_main(path: Path, sheet) -> dict:
         raise InputError(path, f"sheet {MAIN_SHEET!r} has no data rows")
 
     numeric_columns = [column_of[name] for name in LATERALISING] + list(range(first_region, last_region + 1))
-    numbers = {
-        column: np.array(
-            [
-                _as_number(row[column], path, MAIN_SHEET, int(excel_row), column, str(header[column]))
-                for row, excel_row in zip(data, excel_rows, strict=True)
-            ],
-            dtype=np.float64,
-        )
-        for column in numeric_columns
-    }
+    numbers = {}
+    for column in numeric_columns:
+        values = [row[column] for row in data]
+        converted = [
+            np.nan
+            if value is None
+            else float(value)
+            if type(value) in (int, float)
+            else _as_number(value, path, MAIN_SHEET, int(excel_row), column, str(header[column]))
+            for value, excel_row in zip(values, excel_rows, strict=True)
+        ]
+        numbers[column] = np.array(converted, dtype=np.float64)
     region_columns = [
         column
         for column in range(first_region, last_region + 1)
@@ -341,12 +352,13 @@ def _read_main(path: Path, sheet) -> dict:
             values[column] = None
         for column in ground_truth_columns:
             values[column] = None
-        rows_for_identity.append(tuple(None if _empty(value) else value for value in values))
+        rows_for_identity.append(tuple(None if value == "" else value for value in values))
     group_of: dict[tuple, int] = {}
     row_groups = np.empty(len(data), dtype=np.int64)
-    numeric_block = np.stack([numbers[column] for column in numeric_columns], axis=1)
-    for index, (values, numeric) in enumerate(zip(rows_for_identity, numeric_block, strict=True)):
-        key = (values, tuple(None if np.isnan(value) else float(value) for value in numeric))
+    # Numbers compare as parsed (text '19\n' equals 19.0); NaN bytes are all the same np.nan.
+    numeric_block = np.ascontiguousarray(np.stack([numbers[column] for column in numeric_columns], axis=1))
+    for index, values in enumerate(rows_for_identity):
+        key = (values, numeric_block[index].tobytes())
         row_groups[index] = group_of.setdefault(key, len(group_of))
 
     ground_truth_values: list[list[str | None]] = []

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import InputError
 from ..io import atomic_output
 from .database import Semio2BrainDatabase, default_cache_dir, load_database
-from .terms import POSTICTAL_PATTERNS, Side, compile_patterns
+from .terms import POSTICTAL_PATTERNS, Side, rows_matching
 
 LOG = logging.getLogger(__name__)
 
@@ -88,6 +88,11 @@ class SemiologyQuery:
 
     term: str
     side: Side = Side.NONE
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.term, str):
+            raise InputError("semiology", f"the term must be text, not {self.term!r}")
+        object.__setattr__(self, "side", Side.parse(self.side, f"side of {self.term!r}"))
 
     @classmethod
     def parse(cls, text: str) -> SemiologyQuery:
@@ -232,23 +237,19 @@ class SemiologyEngine:
 
     def term_mask(self, term: str) -> np.ndarray:
         """(R,) bool: rows whose reported semiology or category matches the term (section 3.3)."""
-        if term not in self._term_masks:
-            self._term_masks[term] = self._match(self.database.terms.compiled(term))
-        return self._term_masks[term]
-
-    def _match(self, patterns) -> np.ndarray:
-        db = self.database
-        mask = np.zeros(db.number_of_rows, dtype=bool)
-        for texts in (db.reported, db.category):
-            for index, text in enumerate(texts):
-                if text is not None and not mask[index] and any(pattern.search(text) for pattern in patterns):
-                    mask[index] = True
+        mask = self.database.term_masks.get(term) if term in self.database.terms else None
+        if mask is None:
+            if term not in self._term_masks:
+                db = self.database
+                self._term_masks[term] = rows_matching(db.terms.patterns_of(term), (db.reported, db.category), term)
+            mask = self._term_masks[term]
         return mask
 
     def _postictal_mask(self) -> np.ndarray:
-        if "\0postictal" not in self._term_masks:
-            self._term_masks["\0postictal"] = self._match(compile_patterns(POSTICTAL_PATTERNS, "postictal"))
-        return self._term_masks["\0postictal"]
+        db = self.database
+        if db.postictal_rows is None:
+            db.postictal_rows = rows_matching(POSTICTAL_PATTERNS, (db.reported, db.category), "postictal")
+        return db.postictal_rows
 
     def _first_of_duplicates(self, rows: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
         """The rows (sorted indices) left after collapsing rows identical in every column."""

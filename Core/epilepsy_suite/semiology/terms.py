@@ -12,10 +12,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError
 
 POSTICTAL_PATTERNS = ("post-ictal", "postictal", "post ictal", "post_ictal")
 MIN_SUGGESTION_CHARACTERS = 3
+# Patterns that change meaning inside an alternation: inline flags, numbered or named back-references.
+_STANDALONE = re.compile(r"\(\?[aiLmsux-]+\)|\\[1-9]|\(\?P=")
 
 
 class Side(enum.StrEnum):
@@ -61,6 +65,35 @@ def compile_patterns(patterns: list[str] | tuple[str, ...], source: str) -> list
     return compiled
 
 
+def rows_matching(patterns: list[str] | tuple[str, ...], columns, source: str) -> np.ndarray:
+    """(R,) bool: rows where any pattern is found (case-insensitive search) in any of the text columns.
+
+    ``columns`` are sequences of R texts (``None`` never matches). Each distinct text is searched once,
+    with the patterns joined into one alternation (same result as searching them one by one) unless
+    a pattern needs to stand alone (inline global flags, back-references).
+    """
+    compiled = compile_patterns(patterns, source)
+    searchers = compiled
+    if compiled and not any(_STANDALONE.search(pattern) for pattern in patterns):
+        try:
+            searchers = [re.compile("(?i)" + "|".join(f"(?:{pattern})" for pattern in patterns))]
+        except re.error:
+            searchers = compiled
+    columns = [list(column) for column in columns]
+    rows = len(columns[0]) if columns else 0
+    mask = np.zeros(rows, dtype=bool)
+    verdicts: dict[str, bool] = {}
+    for column in columns:
+        for index, text in enumerate(column):
+            if text is None or mask[index]:
+                continue
+            verdict = verdicts.get(text)
+            if verdict is None:
+                verdict = verdicts[text] = any(searcher.search(text) for searcher in searchers)
+            mask[index] = verdict
+    return mask
+
+
 @dataclass
 class TermDictionary:
     """The terms of ``semiology_dictionary.yaml`` with their patterns and laterality rules.
@@ -86,6 +119,10 @@ class TermDictionary:
         """The rule of a pre-defined term, or the custom-term rule (any side, not postictal)."""
         return self.rules.get(term, TermRule((Side.LEFT, Side.RIGHT, Side.NONE), postictal=False))
 
+    def patterns_of(self, term: str) -> tuple[str, ...]:
+        """A term's patterns; a custom text is its own single pattern, unescaped (as the original)."""
+        return self.patterns.get(term, (term,))
+
     def compiled(self, term: str) -> list[re.Pattern]:
         """Compiled patterns of a term; a custom text is its own single pattern (as the original)."""
         if term not in self._compiled:
@@ -108,7 +145,8 @@ class TermDictionary:
         path = folder / DICTIONARY_NAME
         try:
             # All scalars as strings, like the original loader (patterns such as "1" stay text).
-            content = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+            loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+            content = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
         except (OSError, yaml.YAMLError) as error:
             raise InputError(path, f"cannot be read as YAML ({error})") from None
         if not isinstance(content, dict) or not content:
