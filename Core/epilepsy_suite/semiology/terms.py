@@ -83,13 +83,17 @@ def rows_matching(patterns: list[str] | tuple[str, ...], columns, source: str) -
     rows = len(columns[0]) if columns else 0
     mask = np.zeros(rows, dtype=bool)
     verdicts: dict[str, bool] = {}
+    single = searchers[0].search if len(searchers) == 1 else None
     for column in columns:
         for index, text in enumerate(column):
             if text is None or mask[index]:
                 continue
             verdict = verdicts.get(text)
             if verdict is None:
-                verdict = verdicts[text] = any(searcher.search(text) for searcher in searchers)
+                if single is not None:
+                    verdict = verdicts[text] = single(text) is not None
+                else:
+                    verdict = verdicts[text] = any(searcher.search(text) for searcher in searchers)
             mask[index] = verdict
     return mask
 
