@@ -1,16 +1,226 @@
-"""Command line of the cavity method (filled by issue 4)."""
+"""``python -m epilepsy_suite cavity {simulate,train,finetune,predict,evaluate}``."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import logging
+from pathlib import Path
 
 from ..errors import InputError
 
+LOG = logging.getLogger("epilepsy_suite.cavity")
+
 
 def register(subparsers: argparse._SubParsersAction, name: str, summary: str) -> None:
+    from ..cli import common_parser
+
     parser = subparsers.add_parser(name, help=summary, description=summary)
-    parser.set_defaults(handler=_not_yet)
+    commands = parser.add_subparsers(dest="cavity_command", metavar="<cavity command>", required=True)
+
+    simulate = commands.add_parser(
+        "simulate", parents=[common_parser()], help="simulate a resection on a preoperative T1"
+    )
+    simulate.add_argument("image", type=Path, help="preoperative T1")
+    simulate.add_argument("parcellation", type=Path, help="its Neuromorphometrics or GIF parcellation")
+    simulate.add_argument("out_image", type=Path, help="simulated postoperative T1")
+    simulate.add_argument("out_label", type=Path, help="simulated cavity label")
+    simulate.add_argument("--volume", type=float, nargs=2, default=(500, 50000), metavar=("MIN", "MAX"),
+                          help="cavity volume range in mm^3 (default 500 50000)")  # fmt: skip
+    simulate.add_argument("--shape", choices=("noisy", "ellipsoid", "cuboid"), default="noisy")
+    simulate.add_argument("--seed", type=int, default=None, help="makes the simulation reproducible")
+    simulate.set_defaults(handler=_simulate)
+
+    training = argparse.ArgumentParser(add_help=False)
+    training.add_argument("--out", type=Path, required=True, help="folder for best.pt, last.pt and log.csv")
+    training.add_argument("--epochs", type=int, default=60)
+    training.add_argument("--batch-size", type=int, default=10)
+    training.add_argument("--iterations", type=int, default=None, help="batches per epoch (default: one pass)")
+    training.add_argument("--learning-rate", type=float, default=1e-3)
+    training.add_argument("--crop", type=int, nargs=3, default=(176, 216, 160), metavar=("X", "Y", "Z"),
+                          help="training crop (default 176 216 160; images must be MNI-aligned at 1 mm)")  # fmt: skip
+    training.add_argument("--first-channels", type=int, default=8, help="filters of the first convolution (8)")
+    training.add_argument("--seed", type=int, default=0)
+    training.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
+
+    train = commands.add_parser(
+        "train", parents=[common_parser(), training],
+        help="self-supervised training on resections simulated on preoperative T1 + parcellation pairs",
+    )  # fmt: skip
+    train.add_argument("--training", type=Path, required=True, help="CSV: image,parcellation[,name]")
+    train.add_argument("--validation", type=Path, help="CSV like --training (default: the training subjects)")
+    train.add_argument("--pseudo-labels", type=Path, help="CSV: image,label of pseudo-labelled postoperative images")
+    train.add_argument("--pseudo-fraction", type=float, default=0.2, help="share of each batch (default 0.2)")
+    train.add_argument("--volume", type=float, nargs=2, default=(500, 50000), metavar=("MIN", "MAX"))
+    train.set_defaults(handler=_train)
+
+    finetune = commands.add_parser(
+        "finetune", parents=[common_parser(), training],
+        help="fine-tune a model on labelled postoperative images with k-fold cross-validation",
+    )  # fmt: skip
+    finetune.add_argument("--labelled", type=Path, required=True, help="CSV: image,label[,name]")
+    finetune.add_argument("--model", type=Path, required=True, help="simulation-trained checkpoint")
+    finetune.add_argument("--folds", type=int, default=5)
+    finetune.set_defaults(handler=_finetune, epochs=20, learning_rate=1e-4)
+
+    predict = commands.add_parser("predict", parents=[common_parser()], help="segment the cavity of a postoperative T1")
+    predict.add_argument("image", type=Path, help="postoperative T1")
+    predict.add_argument("--model", type=Path, required=True, help="checkpoint from `cavity train`")
+    predict.add_argument("--out", type=Path, required=True, help="cavity mask (uint8) in the input's geometry")
+    predict.add_argument("--probability", type=Path, help="also write the (mean) probability here")
+    predict.add_argument("--tta", type=int, default=0, metavar="N", help="test-time augmentation iterations")
+    predict.add_argument("--uncertainty", type=Path, help="with --tta: write the voxel-wise standard deviation here")
+    predict.add_argument("--largest-component", action="store_true", help="keep only the largest component")
+    predict.add_argument("--parcellation", type=Path, help="preoperative parcellation on the same grid: "
+                         "print the resected structures")  # fmt: skip
+    predict.add_argument("--threshold", type=float, default=0.5)
+    predict.set_defaults(handler=_predict)
+
+    evaluate = commands.add_parser("evaluate", parents=[common_parser()], help="Dice, volume difference and HD95")
+    evaluate.add_argument("--model", type=Path, required=True)
+    evaluate.add_argument("--labelled", type=Path, required=True, help="CSV: image,label[,name]")
+    evaluate.add_argument("--out", type=Path, required=True, help="per-image CSV; the median (IQR) is printed")
+    evaluate.add_argument("--tta", type=int, default=0)
+    evaluate.add_argument("--largest-component", action="store_true")
+    evaluate.set_defaults(handler=_evaluate)
 
 
-def _not_yet(arguments: argparse.Namespace) -> int:
-    raise InputError("cavity", "this command is not available yet (see issue 4)")
+def _device(arguments: argparse.Namespace):
+    from ..device import resolve_device
+
+    return resolve_device(arguments.device)
+
+
+def _simulate(arguments: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..geometry import torchio_to_sitk
+    from ..io import write_image
+    from .simulation import RandomResection
+    from .training import make_subject
+
+    subject = make_subject("subject", arguments.image, arguments.parcellation)
+    transform = RandomResection(volumes=arguments.volume, shape=arguments.shape, seed=arguments.seed)
+    resected = transform(subject)
+    image = torchio_to_sitk(resected["image"])
+    label = torchio_to_sitk(resected["label"])
+    write_image(image, arguments.out_image)
+    write_image(label, arguments.out_label)
+    parameters = resected.history[-1]
+    voxels = int(np.count_nonzero(resected["label"].data))
+    volume = voxels * float(np.prod(resected["label"].spacing))
+    print(f"cavity of {volume / 1000:.1f} mL in the {getattr(parameters, 'hemisphere', '?')} hemisphere")
+    print(f"wrote {arguments.out_image} and {arguments.out_label}")
+    return 0
+
+
+def _config(arguments: argparse.Namespace, **overrides):
+    from .training import CavityTrainingConfig
+
+    return CavityTrainingConfig(
+        max_epochs=arguments.epochs,
+        batch_size=arguments.batch_size,
+        iterations_per_epoch=arguments.iterations,
+        learning_rate=arguments.learning_rate,
+        crop_shape=tuple(arguments.crop) if arguments.crop else None,
+        first_channels=arguments.first_channels,
+        seed=arguments.seed,
+        **overrides,
+    )
+
+
+def _train(arguments: argparse.Namespace) -> int:
+    from .training import read_subject_table, train_cavity
+
+    training = read_subject_table(arguments.training)
+    validation = read_subject_table(arguments.validation) if arguments.validation else []
+    pseudo = read_subject_table(arguments.pseudo_labels) if arguments.pseudo_labels else []
+    config = _config(arguments, volumes=tuple(arguments.volume), pseudo_fraction=arguments.pseudo_fraction)
+    result = train_cavity(
+        training, validation, arguments.out, config, _device(arguments), pseudo_labelled=pseudo,
+        resume=not arguments.no_resume, show_bar=not arguments.quiet,
+    )  # fmt: skip
+    print(f"best checkpoint: {result.best_checkpoint}")
+    return 0
+
+
+def _finetune(arguments: argparse.Namespace) -> int:
+    from .evaluation import summarise
+    from .training import k_fold_finetune, read_subject_table
+
+    labelled = read_subject_table(arguments.labelled)
+    config = _config(arguments, simulate=False, step_epochs=max(1, arguments.epochs // 2))
+    records = k_fold_finetune(
+        labelled, arguments.model, arguments.out, arguments.folds, config, _device(arguments), not arguments.quiet
+    )
+    _write_records(records, arguments.out / "cross_validation.csv")
+    for key, value in summarise(records).items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def _predict(arguments: argparse.Namespace) -> int:
+    from ..io import read_image, read_label_map, write_image
+    from .evaluation import resected_structures
+    from .inference import load_cavity_model, predict_cavity
+
+    device = _device(arguments)
+    model, landmarks = load_cavity_model(arguments.model, device)
+    image = read_image(arguments.image, what="postoperative T1")
+    if arguments.uncertainty and not arguments.tta:
+        raise InputError(arguments.uncertainty, "the uncertainty map needs test-time augmentation (--tta N)")
+    prediction = predict_cavity(
+        model, image, landmarks, device, arguments.tta, arguments.threshold, arguments.largest_component
+    )
+    write_image(prediction.mask, arguments.out)
+    if arguments.probability:
+        write_image(prediction.probability, arguments.probability)
+    if arguments.uncertainty and prediction.std is not None:
+        write_image(prediction.std, arguments.uncertainty)
+    print(f"cavity volume: {prediction.volume_ml:.2f} mL")
+    if prediction.uncertainty is not None:
+        print(f"image uncertainty (CQV of {arguments.tta} TTA volumes): {prediction.uncertainty:.4f}")
+    if arguments.parcellation:
+        parcellation = read_label_map(arguments.parcellation, what="parcellation")
+        for record in resected_structures(prediction.mask, parcellation):
+            print(f"  {record['name']}: {record['resected_ml']:.2f} mL ({record['resected_percent']:.1f}% resected)")
+    return 0
+
+
+def _evaluate(arguments: argparse.Namespace) -> int:
+    import numpy as np
+    import SimpleITK as sitk
+
+    from ..geometry import torchio_to_sitk
+    from .evaluation import cavity_metrics, summarise
+    from .inference import load_cavity_model, predict_cavity
+    from .training import read_subject_table
+
+    device = _device(arguments)
+    model, landmarks = load_cavity_model(arguments.model, device)
+    records = []
+    for subject in read_subject_table(arguments.labelled):
+        if "label" not in subject:
+            raise InputError(arguments.labelled, f"subject {subject['name']} has no label")
+        image, truth = torchio_to_sitk(subject["image"]), torchio_to_sitk(subject["label"])
+        prediction = predict_cavity(model, image, landmarks, device, arguments.tta, 0.5, arguments.largest_component)
+        metrics = cavity_metrics(
+            sitk.GetArrayFromImage(prediction.mask) > 0, np.asarray(sitk.GetArrayFromImage(truth)) > 0,
+            image.GetSpacing(),
+        )  # fmt: skip
+        records.append({"name": subject["name"], **metrics, "uncertainty": prediction.uncertainty})
+    _write_records(records, arguments.out)
+    for key, value in summarise(records).items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def _write_records(records: list[dict], path: Path) -> None:
+    from ..io import atomic_output
+
+    if not records:
+        return
+    with atomic_output(path) as temporary, open(temporary, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)

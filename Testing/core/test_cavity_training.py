@@ -1,0 +1,136 @@
+"""Cavity training smoke test, checkpoint loading by the CLI, TTA outputs, metrics, resected structures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from epilepsy_suite.cavity.evaluation import cavity_metrics, dice, hausdorff95, median_iqr, resected_structures
+from epilepsy_suite.cavity.inference import coefficient_of_quartile_variation, load_cavity_model, predict_cavity
+from epilepsy_suite.cavity.training import CavityTrainingConfig, make_subject, train_cavity
+from epilepsy_suite.cli import main as cli_main
+from epilepsy_suite.data import mni_template, neuromorphometrics_parcellation
+from epilepsy_suite.errors import InputError
+
+
+def downsampled(image: sitk.Image, factor: int, interpolator) -> sitk.Image:
+    size = [size // factor for size in image.GetSize()]
+    spacing = [spacing * factor for spacing in image.GetSpacing()]
+    return sitk.Resample(
+        image, size, sitk.Transform(), interpolator, image.GetOrigin(), spacing, image.GetDirection(), 0,
+        image.GetPixelID(),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def template_3mm():
+    template = downsampled(mni_template(), 3, sitk.sitkLinear)
+    parcellation = downsampled(neuromorphometrics_parcellation(on_template_grid=True), 3, sitk.sitkNearestNeighbor)
+    return template, parcellation
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, template_3mm):
+    torch.set_num_threads(2)
+    template, parcellation = template_3mm
+    subjects = [make_subject(f"s{index}", template, parcellation) for index in range(2)]
+    config = CavityTrainingConfig(
+        max_epochs=3, batch_size=2, iterations_per_epoch=4, crop_shape=(48, 56, 48), volumes=(8000, 30000),
+        learning_rate=1e-2,
+    )  # fmt: skip
+    out = tmp_path_factory.mktemp("cavity-training")
+    return train_cavity(subjects, subjects[:1], out, config, show_bar=False), subjects, config, out
+
+
+def test_smoke_training_lowers_the_loss_and_resumes(trained):
+    result, subjects, config, out = trained
+    losses = [record["train_loss"] for record in result.history]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert result.best_checkpoint.is_file() and (out / "log.csv").is_file()
+    config.max_epochs = 4
+    resumed = train_cavity(subjects, subjects[:1], out, config, show_bar=False)
+    assert [record["epoch"] for record in resumed.history] == [0, 1, 2, 3]
+
+
+def test_learning_rate_steps_by_ten_every_step_epochs(trained):
+    from epilepsy_suite.cavity.training import learning_rate_factor
+
+    config = CavityTrainingConfig(step_epochs=20)
+    assert [learning_rate_factor(epoch, config) for epoch in (0, 19, 20, 40)] == pytest.approx([1, 1, 0.1, 0.01])
+
+
+def test_cli_predict_loads_the_checkpoint_with_tta(trained, template_3mm, tmp_path, capsys):
+    result = trained[0]
+    template, parcellation = template_3mm
+    image_path, parcellation_path = tmp_path / "t1.nii.gz", tmp_path / "parc.nii.gz"
+    sitk.WriteImage(template, str(image_path))
+    sitk.WriteImage(parcellation, str(parcellation_path))
+    out, std = tmp_path / "mask.nii.gz", tmp_path / "std.nii.gz"
+    code = cli_main(
+        ["cavity", "predict", str(image_path), "--model", str(result.best_checkpoint), "--out", str(out),
+         "--tta", "3", "--uncertainty", str(std), "--parcellation", str(parcellation_path), "--device", "cpu"]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "cavity volume" in printed and "CQV of 3 TTA volumes" in printed
+    for path in (out, std):
+        written = sitk.ReadImage(str(path))
+        assert written.GetSize() == template.GetSize()
+        np.testing.assert_allclose(written.GetOrigin(), template.GetOrigin(), atol=1e-4)
+        np.testing.assert_allclose(written.GetSpacing(), template.GetSpacing(), atol=1e-6)
+
+
+def test_tta_outputs(trained, template_3mm):
+    model, landmarks = load_cavity_model(trained[0].best_checkpoint)
+    template = template_3mm[0]
+    prediction = predict_cavity(model, template, landmarks, tta_iterations=4)
+    assert prediction.std is not None and prediction.std.GetSize() == template.GetSize()
+    assert len(prediction.soft_volumes_ml) == 4
+    assert prediction.uncertainty == pytest.approx(coefficient_of_quartile_variation(prediction.soft_volumes_ml))
+    probability = sitk.GetArrayFromImage(prediction.probability)
+    assert probability.min() >= 0 and probability.max() <= 1
+    plain = predict_cavity(model, template, landmarks)
+    assert plain.std is None and plain.uncertainty is None
+
+
+def test_wrong_checkpoint_is_a_clear_error(tmp_path):
+    from epilepsy_suite.fcd.model import MSDSANet
+    from epilepsy_suite.fcd.training import save_checkpoint
+
+    path = save_checkpoint(tmp_path / "fcd.pt", MSDSANet(patch_size=64, feature_size=8))
+    with pytest.raises(InputError, match="not a cavity U-Net checkpoint"):
+        load_cavity_model(path)
+    with pytest.raises(InputError, match="does not exist"):
+        load_cavity_model(tmp_path / "missing.pt")
+
+
+def test_metrics_on_constructed_masks():
+    truth = np.zeros((20, 20, 20), bool)
+    truth[5:15, 5:15, 5:15] = True  # 1000 voxels
+    prediction = np.zeros_like(truth)
+    prediction[5:15, 5:15, 7:17] = True  # shifted by 2 voxels along x: overlap 800
+    assert dice(prediction, truth) == pytest.approx(0.8)
+    metrics = cavity_metrics(prediction, truth, (1.0, 1.0, 2.0))
+    assert metrics["true_ml"] == pytest.approx(2.0) and metrics["volume_difference_ml"] == pytest.approx(0.0)
+    assert hausdorff95(prediction, truth, (1.0, 1.0, 1.0)) == pytest.approx(2.0)
+    assert np.isnan(hausdorff95(np.zeros_like(truth), truth, (1, 1, 1)))
+    assert coefficient_of_quartile_variation([10, 10, 10, 10]) == 0
+    assert coefficient_of_quartile_variation([1, 2, 3, 4, 5]) == pytest.approx((4 - 2) / (4 + 2))
+    assert median_iqr([1, 2, 3, 4, 5]) == "3 (2, 4)"
+
+
+def test_resected_structures_on_a_constructed_case():
+    parcellation = np.zeros((10, 10, 10), np.int16)
+    parcellation[:, :, :5] = 100  # 500 voxels
+    parcellation[:, :, 5:] = 101  # 500 voxels
+    cavity = np.zeros((10, 10, 10), np.uint8)
+    cavity[:, :, 3:6] = 1  # 200 voxels of 100, 100 voxels of 101
+    parcellation_image, cavity_image = sitk.GetImageFromArray(parcellation), sitk.GetImageFromArray(cavity)
+    for image in (parcellation_image, cavity_image):
+        image.SetSpacing((2.0, 1.0, 1.0))
+    records = resected_structures(cavity_image, parcellation_image)
+    assert [record["label"] for record in records] == [100, 101]
+    assert records[0]["resected_ml"] == pytest.approx(0.4) and records[0]["resected_percent"] == pytest.approx(40)
+    assert records[1]["resected_percent"] == pytest.approx(20) and records[1]["structure_ml"] == pytest.approx(1.0)
+    assert records[0]["name"] != "Label 100"
