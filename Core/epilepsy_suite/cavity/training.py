@@ -22,6 +22,7 @@ import torch
 import torchio as tio
 from monai.losses import DiceLoss
 
+from ..checkpoints import resume_training, write_training_log
 from ..data import convert_label_array
 from ..errors import InputError
 from ..geometry import sitk_to_torchio
@@ -215,20 +216,11 @@ def train_cavity(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: learning_rate_factor(epoch, config))
     scaler = torch.amp.GradScaler(enabled=config.amp and use_cuda)
     loss_function = DiceLoss(include_background=False, to_onehot_y=True, softmax=True)
-    start_epoch, best_loss, stale, history = 0, math.inf, 0, []
-    if resume and last_path.is_file():
-        state = torch.load(last_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    start_epoch, best_loss, stale, history, state = (
+        resume_training(last_path, model, optimizer, scheduler, device) if resume else (0, math.inf, 0, [], {})
+    )
+    if state:
         landmarks = None if state["landmarks"] is None else np.asarray(state["landmarks"])
-        start_epoch, best_loss, stale, history = (
-            state["epoch"] + 1,
-            state["best_loss"],
-            state["stale"],
-            state["history"],
-        )
-        LOG.info("resuming from %s at epoch %d", last_path, start_epoch)
     elif landmarks is None:
         landmarks = train_landmarks([_image_of(subject) for subject in training])
     iterations = config.iterations_per_epoch or max(1, math.ceil(len(training) / config.batch_size))
@@ -290,7 +282,7 @@ def train_cavity(
             last_path, model, landmarks, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
             best_loss=best_loss, stale=stale, history=history, **common,
         )  # fmt: skip
-        _write_log(log_path, history)
+        write_training_log(log_path, history)
         bar.set_postfix(train=f"{record['train_loss']:.4f}", val=f"{validation_loss:.4f}")
         if progress is not None:
             progress((epoch + 1) / config.max_epochs, f"epoch {epoch + 1}: validation loss {validation_loss:.4f}")
@@ -319,13 +311,6 @@ def _validation_loss(model, subjects, transform, loss_function, device) -> float
     finally:
         torch.random.set_rng_state(state)
     return float(np.mean(losses))
-
-
-def _write_log(path: Path, history: list[dict[str, float]]) -> None:
-    with atomic_output(path) as temporary, temporary.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
 
 
 def k_fold_finetune(

@@ -9,7 +9,6 @@ when the validation loss has not improved for ``patience`` epochs.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -23,6 +22,7 @@ import SimpleITK as sitk
 import torch
 from monai import transforms as mt
 
+from ..checkpoints import resume_training, write_training_log
 from ..errors import InputError
 from ..io import atomic_output
 from ..progress import CancelToken
@@ -160,19 +160,9 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: learning_rate_factor(epoch, config))
     scaler = torch.amp.GradScaler(enabled=config.amp and use_cuda)
     last_path, best_path, log_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "log.csv"
-    start_epoch, best_loss, stale, history = 0, math.inf, 0, []
-    if resume and last_path.is_file():
-        state = torch.load(last_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best_loss, stale, history = (
-            state["epoch"] + 1,
-            state["best_loss"],
-            state["stale"],
-            state["history"],
-        )
-        LOG.info("resuming from %s at epoch %d", last_path, start_epoch)
+    start_epoch, best_loss, stale, history, _ = (
+        resume_training(last_path, model, optimizer, scheduler, device) if resume else (0, math.inf, 0, [], {})
+    )
     train_sampler = patch_sampler(config, augment=True)
     train_sampler.set_random_state(config.seed + start_epoch)
     validation_sampler = patch_sampler(config, augment=False)
@@ -232,7 +222,7 @@ def train(
             history=history,
             training_config=asdict(config),
         )
-        _write_log(log_path, history)
+        write_training_log(log_path, history)
         bar.set_postfix(train=f"{record['train_loss']:.4f}", val=f"{validation_loss:.4f}")
         if progress is not None:
             progress((epoch + 1) / config.max_epochs, f"epoch {epoch + 1}: validation loss {validation_loss:.4f}")
@@ -253,10 +243,3 @@ def evaluate_loss(model, subjects, sampler, loss_function, device, seed: int, ch
         images, labels = _batch(sampler, subject, device, channels_last)
         losses.append(loss_function(model(images).float(), labels).item())
     return float(np.mean(losses))
-
-
-def _write_log(path: Path, history: list[dict[str, float]]) -> None:
-    with atomic_output(path) as temporary, temporary.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
