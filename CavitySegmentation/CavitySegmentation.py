@@ -7,9 +7,12 @@ imports Qt. The computation lives in ``CavitySegmentationLib`` (MRML in, MRML ou
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import qt
 import slicer
 from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, Default, Maximum, Minimum, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -33,10 +36,17 @@ class CavitySegmentation(ScriptedLoadableModule):
         )
 
 
+MODEL_SETTING = "EpilepsySuite/CavitySegmentation/ModelPath"
+
+
 @parameterNodeWrapper
 class CavitySegmentationParameterNode:
     postopT1: vtkMRMLScalarVolumeNode
     parcellation: vtkMRMLLabelMapVolumeNode
+    modelPath: str
+    device: Annotated[str, Choice(["auto", "cpu", "cuda"]), Default("auto")]
+    ttaIterations: Annotated[int, Minimum(0), Maximum(100), Default(10)]
+    largestComponent: Annotated[bool, Default(True)]
 
 
 class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -46,6 +56,8 @@ class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self.result = None
+        self.cancelToken = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
 
@@ -55,7 +67,10 @@ class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.logic = CavitySegmentationSlicerLogic()
+        self.parameterLogic = CavitySegmentationSlicerLogic()
+        self.ui.deviceComboBox.addItems(["auto", "cpu", "cuda"])
+        self.ui.applyButton.connect("clicked(bool)", self.onApply)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.initializeParameterNode()
@@ -79,7 +94,10 @@ class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self.initializeParameterNode()
 
     def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
+        parameterNode = self.parameterLogic.getParameterNode()
+        if not parameterNode.modelPath:
+            parameterNode.modelPath = qt.QSettings().value(MODEL_SETTING, "")
+        self.setParameterNode(parameterNode)
 
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
@@ -87,6 +105,79 @@ class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+
+    def ensureDependencies(self) -> bool:
+        from EpilepsySuiteMRML.dependencies import CORE_REQUIREMENTS, ensure_requirements
+
+        def installTorch():
+            import PyTorchUtils
+
+            PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
+
+        return ensure_requirements(
+            ["torch", *CORE_REQUIREMENTS], slicer.util.confirmOkCancelDisplay, slicer.util.pip_install, installTorch
+        )
+
+    def onApply(self) -> None:
+        if not self.ensureDependencies():
+            return
+        from CavitySegmentationLib.logic import CavitySegmentationLogic
+        from epilepsy_suite.errors import CancelledError, InputError
+        from epilepsy_suite.progress import CancelToken
+
+        parameters = self._parameterNode
+        self.logic = self.logic or CavitySegmentationLogic(slicer.mrmlScene)
+        warning = self.logic.cpu_warning(parameters.postopT1, parameters.device, parameters.ttaIterations)
+        if warning and not slicer.util.confirmOkCancelDisplay(warning + " Continue?"):
+            return
+        qt.QSettings().setValue(MODEL_SETTING, parameters.modelPath)
+        self.cancelToken = CancelToken()
+        self.ui.applyButton.enabled, self.ui.cancelButton.enabled = False, True
+        self.ui.statusLabel.text = "Segmenting the cavity..."
+
+        def progress(fraction: float, message: str) -> None:
+            self.ui.progressBar.value = int(100 * fraction)
+            self.ui.statusLabel.text = message
+            slicer.app.processEvents()
+
+        try:
+            with slicer.util.tryWithErrorDisplay("Cavity segmentation failed.", waitCursor=True):
+                try:
+                    self.result = self.logic.predict(
+                        parameters.postopT1,
+                        parameters.modelPath,
+                        parameters.parcellation,
+                        parameters.device,
+                        parameters.ttaIterations,
+                        parameters.largestComponent,
+                        progress=progress,
+                        cancel=self.cancelToken,
+                    )
+                except InputError as error:
+                    slicer.util.errorDisplay(str(error))
+                    return
+                except CancelledError:
+                    self.ui.statusLabel.text = "Cancelled."
+                    return
+            if self.result.uncertainty_node is not None:
+                slicer.util.setSliceViewerLayers(
+                    background=parameters.postopT1, foreground=self.result.uncertainty_node, foregroundOpacity=0.4
+                )
+            self.ui.resultsTableView.setMRMLTableNode(self.result.table_node)
+            if self.result.structures_node is not None:
+                self.ui.structuresTableView.setMRMLTableNode(self.result.structures_node)
+            prediction = self.result.prediction
+            uncertainty = (
+                f", image uncertainty {prediction.uncertainty:.3f}" if prediction.uncertainty is not None else ""
+            )
+            self.ui.statusLabel.text = f"Cavity: {prediction.volume_ml:.1f} mL{uncertainty}."
+            self.ui.progressBar.value = 100
+        finally:
+            self.ui.applyButton.enabled, self.ui.cancelButton.enabled = True, False
+
+    def onCancel(self) -> None:
+        if self.cancelToken is not None:
+            self.cancelToken.cancel()
 
 
 class CavitySegmentationSlicerLogic(ScriptedLoadableModuleLogic):
@@ -107,7 +198,28 @@ class CavitySegmentationTest(ScriptedLoadableModuleTest):
         self.test_logic_on_embedded_data()
 
     def test_logic_on_embedded_data(self) -> None:
-        from CavitySegmentationLib.logic import CavitySegmentationLogic
+        import tempfile
+        from pathlib import Path
 
-        logic = CavitySegmentationLogic(slicer.mrmlScene)
-        self.assertIs(logic.scene, slicer.mrmlScene)
+        import numpy as np
+        import SimpleITK as sitk
+        import torch
+        from CavitySegmentationLib.logic import CavitySegmentationLogic
+        from epilepsy_suite.cavity.model import CavityUNet
+        from epilepsy_suite.cavity.training import save_checkpoint
+
+        from EpilepsySuiteMRML.volumes import volume_node_from_sitk
+
+        model = CavityUNet(first_channels=4)
+        with torch.no_grad():
+            model.head.weight.zero_()
+            model.head.bias.copy_(torch.tensor([0.0, 10.0]))
+        image = sitk.GetImageFromArray(np.random.default_rng(0).normal(100, 10, (16, 16, 16)).astype(np.float32))
+        node = volume_node_from_sitk(slicer.mrmlScene, image, "self-test postop T1")
+        with tempfile.TemporaryDirectory() as folder:
+            path = save_checkpoint(Path(folder) / "cavity.pt", model, landmarks=None)
+            result = CavitySegmentationLogic(slicer.mrmlScene).predict(node, str(path), device="cpu", tta_iterations=2)
+        self.assertIsNotNone(result.segmentation_node)
+        self.assertIsNotNone(result.uncertainty_node)
+        self.assertAlmostEqual(result.prediction.volume_ml, 16**3 / 1000)
+        self.delayDisplay("CavitySegmentation logic test passed")

@@ -61,15 +61,24 @@ def run(context) -> None:
     if result.segmentation_node is not None:
         images.append(
             context.screenshot_slice(
-                "cavity_prediction", postop_node, segmentation_node=result.segmentation_node, ras=ras,
+                "cavity_prediction",
+                postop_node,
+                segmentation_node=result.segmentation_node,
+                ras=ras,
                 title="Predicted cavity",
             )  # fmt: skip
         )
     if result.uncertainty_node is not None:
         images.append(
             context.screenshot_slice(
-                "cavity_uncertainty", postop_node, overlay_node=result.uncertainty_node, ras=ras,
-                overlay_colormap="magma", overlay_range=(0.0, 0.5), overlay_threshold=0.01, title="TTA uncertainty",
+                "cavity_uncertainty",
+                postop_node,
+                overlay_node=result.uncertainty_node,
+                ras=ras,
+                overlay_colormap="magma",
+                overlay_range=(0.0, 0.5),
+                overlay_threshold=0.01,
+                title="TTA uncertainty",
             )  # fmt: skip
         )
     prediction = result.prediction
