@@ -134,3 +134,43 @@ def test_resected_structures_on_a_constructed_case():
     assert records[0]["resected_ml"] == pytest.approx(0.4) and records[0]["resected_percent"] == pytest.approx(40)
     assert records[1]["resected_percent"] == pytest.approx(20) and records[1]["structure_ml"] == pytest.approx(1.0)
     assert records[0]["name"] != "Label 100"
+
+
+def test_cli_simulate_writes_image_and_label(template_3mm, tmp_path, capsys):
+    template, parcellation = template_3mm
+    image_path, parcellation_path = tmp_path / "t1.nii.gz", tmp_path / "parc.nii.gz"
+    sitk.WriteImage(template, str(image_path))
+    sitk.WriteImage(parcellation, str(parcellation_path))
+    out_image, out_label = tmp_path / "sim.nii.gz", tmp_path / "sim_label.nii.gz"
+    code = cli_main(
+        ["cavity", "simulate", str(image_path), str(parcellation_path), str(out_image), str(out_label),
+         "--volume", "10000", "20000", "--seed", "2"]
+    )  # fmt: skip
+    assert code == 0 and "mL in the" in capsys.readouterr().out
+    label = sitk.GetArrayFromImage(sitk.ReadImage(str(out_label)))
+    simulated = sitk.GetArrayFromImage(sitk.ReadImage(str(out_image)))
+    assert label.any() and label.shape == simulated.shape
+    original = sitk.GetArrayFromImage(template)
+    assert not np.allclose(simulated[label > 0], original[label > 0])
+
+
+def test_pseudo_labels_and_k_fold_finetuning(trained, template_3mm, tmp_path):
+    from epilepsy_suite.cavity.inference import pseudo_label
+    from epilepsy_suite.cavity.training import k_fold_finetune
+
+    result = trained[0]
+    template, parcellation = template_3mm
+    model, landmarks = load_cavity_model(result.best_checkpoint)
+    mask, uncertainty = pseudo_label(model, template, landmarks, iterations=3, max_uncertainty=1.0)
+    assert mask is not None and mask.GetSize() == template.GetSize() and 0 <= uncertainty < 1
+    rejected, _ = pseudo_label(model, template, landmarks, iterations=3, max_uncertainty=0.0)
+    assert rejected is None
+    label = sitk.GetArrayFromImage(parcellation) == 100  # any structure stands in for a cavity label
+    label_image = sitk.GetImageFromArray(label.astype(np.uint8))
+    label_image.CopyInformation(template)
+    labelled = [make_subject(f"p{index}", template, label=label_image) for index in range(2)]
+    config = CavityTrainingConfig(max_epochs=1, batch_size=1, iterations_per_epoch=1, crop_shape=(48, 56, 48))
+    records = k_fold_finetune(labelled, result.best_checkpoint, tmp_path, 2, config, show_bar=False)
+    assert [record["fold"] for record in records] == [0, 1]
+    assert all(0 <= record["dice"] <= 1 for record in records)
+    assert (tmp_path / "fold0" / "best.pt").is_file() and (tmp_path / "fold1" / "best.pt").is_file()
