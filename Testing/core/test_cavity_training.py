@@ -23,6 +23,13 @@ def downsampled(image: sitk.Image, factor: int, interpolator) -> sitk.Image:
     )  # fmt: skip
 
 
+def write_pair(folder, template: sitk.Image, parcellation: sitk.Image):
+    paths = folder / "t1.nii.gz", folder / "parc.nii.gz"
+    for image, path in zip((template, parcellation), paths, strict=True):
+        sitk.WriteImage(image, str(path))
+    return paths
+
+
 @pytest.fixture(scope="module")
 def template_3mm():
     template = downsampled(mni_template(), 3, sitk.sitkLinear)
@@ -63,9 +70,7 @@ def test_learning_rate_steps_by_ten_every_step_epochs(trained):
 def test_cli_predict_loads_the_checkpoint_with_tta(trained, template_3mm, tmp_path, capsys):
     result = trained[0]
     template, parcellation = template_3mm
-    image_path, parcellation_path = tmp_path / "t1.nii.gz", tmp_path / "parc.nii.gz"
-    sitk.WriteImage(template, str(image_path))
-    sitk.WriteImage(parcellation, str(parcellation_path))
+    image_path, parcellation_path = write_pair(tmp_path, template, parcellation)
     out, std = tmp_path / "mask.nii.gz", tmp_path / "std.nii.gz"
     code = cli_main(
         ["cavity", "predict", str(image_path), "--model", str(result.best_checkpoint), "--out", str(out),
@@ -138,9 +143,7 @@ def test_resected_structures_on_a_constructed_case():
 
 def test_cli_simulate_writes_image_and_label(template_3mm, tmp_path, capsys):
     template, parcellation = template_3mm
-    image_path, parcellation_path = tmp_path / "t1.nii.gz", tmp_path / "parc.nii.gz"
-    sitk.WriteImage(template, str(image_path))
-    sitk.WriteImage(parcellation, str(parcellation_path))
+    image_path, parcellation_path = write_pair(tmp_path, template, parcellation)
     out_image, out_label = tmp_path / "sim.nii.gz", tmp_path / "sim_label.nii.gz"
     code = cli_main(
         ["cavity", "simulate", str(image_path), str(parcellation_path), str(out_image), str(out_label),
