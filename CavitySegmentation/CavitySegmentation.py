@@ -107,15 +107,17 @@ class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def ensureDependencies(self) -> bool:
-        from EpilepsySuiteMRML.dependencies import CORE_REQUIREMENTS, ensure_requirements
-
-        def installTorch():
-            import PyTorchUtils
-
-            PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
+        from EpilepsySuiteMRML.dependencies import (
+            TORCH_MODULE_REQUIREMENTS,
+            ensure_requirements,
+            install_torch_with_pytorch_extension,
+        )
 
         return ensure_requirements(
-            ["torch", *CORE_REQUIREMENTS], slicer.util.confirmOkCancelDisplay, slicer.util.pip_install, installTorch
+            TORCH_MODULE_REQUIREMENTS,
+            slicer.util.confirmOkCancelDisplay,
+            slicer.util.pip_install,
+            install_torch_with_pytorch_extension,
         )
 
     def onApply(self) -> None:

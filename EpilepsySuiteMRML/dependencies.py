@@ -34,6 +34,17 @@ CORE_REQUIREMENTS = (
 )
 
 
+# What the torch-based modules (FCD, Cavity) need; torch itself comes from the PyTorch extension.
+TORCH_MODULE_REQUIREMENTS = ("torch", *CORE_REQUIREMENTS)
+
+
+def install_torch_with_pytorch_extension() -> None:
+    """Install the torch build matching the GPU through Slicer's PyTorch extension (Slicer only)."""
+    import PyTorchUtils
+
+    PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
+
+
 def _name(requirement: str) -> str:
     return re.split(r"[<>=!~ \[;]", requirement, maxsplit=1)[0]
 

@@ -10,7 +10,7 @@ import numpy as np
 import SimpleITK as sitk
 from epilepsy_suite.cavity.simulation import RandomResection
 from epilepsy_suite.cavity.training import CavityTrainingConfig, make_subject, train_cavity
-from epilepsy_suite.geometry import torchio_to_sitk
+from epilepsy_suite.geometry import coarsened, torchio_to_sitk
 
 from EpilepsySuiteMRML.volumes import volume_node_from_sitk
 
@@ -19,19 +19,10 @@ from .logic import CavitySegmentationLogic
 SPACING_FACTOR = 2  # the demo works at 2 mm to stay within a few minutes on a CPU
 
 
-def _downsampled(image: sitk.Image, interpolator) -> sitk.Image:
-    size = [size // SPACING_FACTOR for size in image.GetSize()]
-    spacing = [spacing * SPACING_FACTOR for spacing in image.GetSpacing()]
-    return sitk.Resample(
-        image, size, sitk.Transform(), interpolator, image.GetOrigin(), spacing, image.GetDirection(), 0,
-        image.GetPixelID(),
-    )  # fmt: skip
-
-
 def run(context) -> None:
     start = time.perf_counter()
-    template = _downsampled(context.template, sitk.sitkLinear)
-    parcellation = _downsampled(context.parcellation, sitk.sitkNearestNeighbor)
+    template = coarsened(context.template, SPACING_FACTOR, sitk.sitkLinear)
+    parcellation = coarsened(context.parcellation, SPACING_FACTOR, sitk.sitkNearestNeighbor)
     subject = make_subject("template", template, parcellation)
     simulated = RandomResection(volumes=(20000, 40000), seed=3)(subject)
     postop = torchio_to_sitk(simulated["image"])

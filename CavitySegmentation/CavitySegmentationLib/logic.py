@@ -14,7 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 from epilepsy_suite.cavity.evaluation import resected_structures
 from epilepsy_suite.cavity.inference import CavityPrediction, load_cavity_model, predict_cavity
-from epilepsy_suite.data import LabelTable, convert_label_array, make_label
+from epilepsy_suite.data import LabelTable, as_neuromorphometrics, make_label
 from epilepsy_suite.device import resolve_device
 from epilepsy_suite.errors import InputError
 from epilepsy_suite.io import check_same_grid
@@ -128,11 +128,7 @@ class CavitySegmentationLogic:
         structures: list[dict[str, object]] = []
         structures_node = None
         if parcellation is not None:
-            labels = sitk.GetArrayFromImage(parcellation)
-            if labels.max() > 207:  # GIF numbering: name structures with the Neuromorphometrics table
-                converted = sitk.GetImageFromArray(convert_label_array(labels, to="nmm").astype(np.int16))
-                converted.CopyInformation(parcellation)
-                parcellation = converted
+            parcellation = as_neuromorphometrics(parcellation)  # GIF: named with the NMM table
             structures = resected_structures(prediction.mask, parcellation)
             structures_node = table_node_from_records(
                 self.scene, f"{output_name} resected structures", structures, STRUCTURE_COLUMNS

@@ -75,3 +75,15 @@ def copy_geometry(array_zyx: np.ndarray, reference: sitk.Image) -> sitk.Image:
     image = sitk.GetImageFromArray(np.ascontiguousarray(array_zyx))
     image.CopyInformation(reference)
     return image
+
+
+def coarsened(image: sitk.Image, factor: int, interpolator: int = sitk.sitkLinear) -> sitk.Image:
+    """``image`` resampled onto a grid ``factor`` times coarser along every axis (same origin, direction)."""
+    if factor < 1:
+        raise ValueError(f"factor must be a positive integer, not {factor}")
+    size = [size // factor for size in image.GetSize()]
+    spacing = [spacing * factor for spacing in image.GetSpacing()]
+    return sitk.Resample(
+        image, size, sitk.Transform(), interpolator, image.GetOrigin(), spacing, image.GetDirection(), 0,
+        image.GetPixelID(),
+    )  # fmt: skip

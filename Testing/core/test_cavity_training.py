@@ -12,15 +12,7 @@ from epilepsy_suite.cavity.training import CavityTrainingConfig, make_subject, t
 from epilepsy_suite.cli import main as cli_main
 from epilepsy_suite.data import mni_template, neuromorphometrics_parcellation
 from epilepsy_suite.errors import InputError
-
-
-def downsampled(image: sitk.Image, factor: int, interpolator) -> sitk.Image:
-    size = [size // factor for size in image.GetSize()]
-    spacing = [spacing * factor for spacing in image.GetSpacing()]
-    return sitk.Resample(
-        image, size, sitk.Transform(), interpolator, image.GetOrigin(), spacing, image.GetDirection(), 0,
-        image.GetPixelID(),
-    )  # fmt: skip
+from epilepsy_suite.geometry import coarsened
 
 
 def write_pair(folder, template: sitk.Image, parcellation: sitk.Image):
@@ -32,8 +24,8 @@ def write_pair(folder, template: sitk.Image, parcellation: sitk.Image):
 
 @pytest.fixture(scope="module")
 def template_3mm():
-    template = downsampled(mni_template(), 3, sitk.sitkLinear)
-    parcellation = downsampled(neuromorphometrics_parcellation(on_template_grid=True), 3, sitk.sitkNearestNeighbor)
+    template = coarsened(mni_template(), 3, sitk.sitkLinear)
+    parcellation = coarsened(neuromorphometrics_parcellation(on_template_grid=True), 3, sitk.sitkNearestNeighbor)
     return template, parcellation
 
 
@@ -177,3 +169,15 @@ def test_pseudo_labels_and_k_fold_finetuning(trained, template_3mm, tmp_path):
     assert [record["fold"] for record in records] == [0, 1]
     assert all(0 <= record["dice"] <= 1 for record in records)
     assert (tmp_path / "fold0" / "best.pt").is_file() and (tmp_path / "fold1" / "best.pt").is_file()
+
+
+def test_gif_parcellations_are_read_in_neuromorphometrics_numbering():
+    from epilepsy_suite.data import as_neuromorphometrics
+
+    gif = sitk.GetImageFromArray(np.array([[[0, 101, 208]]], np.int16))
+    gif.SetSpacing((2.0, 2.0, 2.0))
+    converted = as_neuromorphometrics(gif)
+    assert sitk.GetArrayFromImage(converted).tolist() == [[[0, 100, 207]]]
+    assert converted.GetSpacing() == (2.0, 2.0, 2.0)
+    nmm = sitk.GetImageFromArray(np.array([[[0, 100, 207]]], np.int16))
+    assert as_neuromorphometrics(nmm) is nmm

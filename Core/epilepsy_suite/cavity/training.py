@@ -23,7 +23,7 @@ import torchio as tio
 from monai.losses import DiceLoss
 
 from ..checkpoints import resume_training, write_training_log
-from ..data import convert_label_array
+from ..data import as_neuromorphometrics
 from ..errors import InputError
 from ..geometry import sitk_to_torchio
 from ..io import atomic_output, read_image, read_label_map
@@ -85,11 +85,7 @@ def make_subject(
     if parcellation is not None:
         if not isinstance(parcellation, sitk.Image):
             parcellation = read_label_map(parcellation, what="parcellation")
-        array = sitk.GetArrayFromImage(parcellation)
-        if array.max() > 207:  # GIF numbering goes beyond the Neuromorphometrics labels
-            converted = sitk.GetImageFromArray(convert_label_array(array, to="nmm").astype(np.int16))
-            converted.CopyInformation(parcellation)
-            parcellation = converted
+        parcellation = as_neuromorphometrics(parcellation)
         images["parcellation"] = _as_torchio(parcellation, np.int16, label=True)
     if label is not None:
         if not isinstance(label, sitk.Image):

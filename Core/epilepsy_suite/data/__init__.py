@@ -11,6 +11,7 @@ from .labels import (
     nmm_to_gif,
 )
 from .templates import (
+    as_neuromorphometrics,
     mni_template,
     mni_template_path,
     neuromorphometrics_labels,
@@ -22,6 +23,7 @@ from .templates import (
 )
 
 __all__ = [
+    "as_neuromorphometrics",
     "Hemisphere",
     "Kind",
     "Label",

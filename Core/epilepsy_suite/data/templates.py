@@ -13,7 +13,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from ..errors import InputError
-from .labels import LabelTable
+from .labels import LabelTable, convert_label_array
 
 
 def _package_file(package: str, *parts: str) -> Path:
@@ -87,3 +87,16 @@ def neuromorphometrics_labels() -> LabelTable:
 def resample_labels_like(labels: sitk.Image, reference: sitk.Image) -> sitk.Image:
     """Nearest-neighbour resampling of a label map onto ``reference``'s grid (world coordinates)."""
     return sitk.Resample(labels, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, labels.GetPixelID())
+
+
+NMM_HIGHEST_LABEL = 207  # a larger label can only be GIF numbering
+
+
+def as_neuromorphometrics(parcellation: sitk.Image) -> sitk.Image:
+    """The parcellation in Neuromorphometrics numbering: GIF label maps are converted, others kept."""
+    array = sitk.GetArrayViewFromImage(parcellation)
+    if array.size == 0 or array.max() <= NMM_HIGHEST_LABEL:
+        return parcellation
+    converted = sitk.GetImageFromArray(convert_label_array(array, to="nmm"))
+    converted.CopyInformation(parcellation)
+    return converted
