@@ -82,11 +82,14 @@ class PreprocessingSettings:
         return max(self.width - 2 * round(self.crop_share * self.width), self.height)
 
 
+DEFAULT_SETTINGS = PreprocessingSettings()
+
+
 def preprocessed_frames(
     path: str | PathLike[str],
     view: str = "main",
     layout: MontageLayout | None = None,
-    settings: PreprocessingSettings = PreprocessingSettings(),
+    settings: PreprocessingSettings = DEFAULT_SETTINGS,
     start: float = 0.0,
     end: float | None = None,
 ) -> Iterator[DecodedFrame]:
@@ -141,7 +144,7 @@ def preprocess_video(
     path: str | PathLike[str],
     out_folder: str | PathLike[str],
     layout: MontageLayout | None = None,
-    settings: PreprocessingSettings = PreprocessingSettings(),
+    settings: PreprocessingSettings = DEFAULT_SETTINGS,
     codec: str = "libx264",
     progress=None,
     cancel=None,
