@@ -1,0 +1,198 @@
+"""``video predict``: probability over time of generalising semiology and a seizure-level verdict.
+
+The views of a recording (both halves of a montage, or two files) are each read in a sliding
+window, their snippet features classified one by one (the curve) and, sampled at the centres of
+the model's segments, as a sequence (the verdict). Views are averaged, and the verdict is TCS
+when the averaged seizure probability reaches the threshold (0.5).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..io import atomic_output
+from ..progress import CancelToken, ProgressCallback
+from .evaluation import snippet_probabilities
+from .extractors import FeatureExtractor
+from .features import extract_features
+from .models import GesturesModel, load_gestures_model
+from .preprocessing import MontageLayout, PreprocessingSettings
+from .sampling import SegmentSampler
+
+LOG = logging.getLogger(__name__)
+
+
+def estimate_generalisation_time(times: np.ndarray, probability: np.ndarray, threshold: float = 0.5) -> float:
+    """Time where the curve is best split into "before" (below threshold) and "after" (above):
+    the ``t_k`` maximising ``sum_{j<k} (threshold - p_j) + sum_{j>=k} (p_j - threshold)``."""
+    excess = np.asarray(probability, dtype=float) - threshold
+    if excess.size == 0:
+        raise InputError("probability curve", "is empty")
+    # score(k) = -sum(excess[:k]) + sum(excess[k:]) = total - 2 * cumsum_before(k)
+    before = np.r_[0.0, np.cumsum(excess)[:-1]]
+    return float(np.asarray(times)[int(np.argmin(before))])
+
+
+@dataclass
+class SeizurePrediction:
+    """Outputs of :func:`predict_seizure`; times in seconds from the start of the file."""
+
+    times: np.ndarray
+    probability: np.ndarray
+    view_probabilities: list[np.ndarray]
+    seizure_probability: float
+    view_seizure_probabilities: list[float]
+    generalisation_time: float | None
+    segments: list[dict[str, float]]
+    threshold: float = 0.5
+    views: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "TCS" if self.seizure_probability >= self.threshold else "FOS"
+
+    @property
+    def summary(self) -> str:
+        """One line for a report, a log or the Slicer panel."""
+        if self.verdict == "TCS":
+            onset = (
+                "" if self.generalisation_time is None else f", generalisation from {self.generalisation_time:.1f} s"
+            )
+            return f"focal to bilateral tonic-clonic seizure (TCS), P(TCS) = {self.seizure_probability:.2f}{onset}"
+        return f"focal-onset seizure without generalisation (FOS), P(TCS) = {self.seizure_probability:.2f}"
+
+
+def _check_extractor(model_path: Path, metadata: dict, extractor: FeatureExtractor) -> None:
+    trained = metadata.get("extractor")
+    if not trained:
+        return
+    if trained != extractor.name or metadata.get("frames", extractor.spec.frames) != extractor.spec.frames:
+        raise InputError(model_path, f"the model was trained on features of {trained} "
+                         f"({metadata.get('frames')} frames), not {extractor.name} ({extractor.spec.frames} frames)")  # fmt: skip
+    if metadata.get("weights") and metadata["weights"] != extractor.weights_id:
+        LOG.warning("%s: trained with extractor weights %s, given %s: predictions may be off",
+                    model_path, metadata["weights"], extractor.weights_id)  # fmt: skip
+
+
+def predict_seizure(
+    video: str | PathLike[str],
+    model: str | PathLike[str] | GesturesModel,
+    extractor: FeatureExtractor,
+    second_view: str | PathLike[str] | None = None,
+    layout: MontageLayout | None = None,
+    device: torch.device | str = "cpu",
+    cache_folder: str | PathLike[str] | None = None,
+    segments: int | None = None,
+    threshold: float = 0.5,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    show_bar: bool = True,
+) -> SeizurePrediction:
+    """Classify the seizure recorded in ``video`` (and ``second_view``, or the montage's inset).
+
+    Args:
+        model: a checkpoint of ``video train`` (or a loaded :class:`GesturesModel`).
+        extractor: the feature extractor the model was trained on.
+        segments: sequence length; default the one the model was trained with.
+    """
+    metadata: dict = {}
+    if isinstance(model, GesturesModel):
+        network, training = model.to(device).eval(), {}
+    else:
+        network, payload = load_gestures_model(model, device)
+        metadata, training = payload.get("metadata", {}), payload.get("training", {})
+        _check_extractor(Path(model), metadata, extractor)
+    segments = segments or training.get("segments", 16)
+    settings = PreprocessingSettings(**metadata["settings"]) if "settings" in metadata else PreprocessingSettings()
+    stride = metadata.get("stride", 8)
+    sources = [(Path(video), "main")]
+    if layout is not None:
+        sources.append((Path(video), "inset"))
+    if second_view is not None:
+        sources.append((Path(second_view), "main"))
+    curves, seizure_probabilities, times, names = [], [], None, []
+    for index, (path, view) in enumerate(sources):
+        view_progress = None if progress is None else (lambda f, m, i=index: progress((i + f) / len(sources), m))
+        features = extract_features(path, extractor, view, layout, settings, stride, cache_folder=cache_folder,
+                                    progress=view_progress, cancel=cancel, show_bar=show_bar)  # fmt: skip
+        tensor = torch.from_numpy(features.features)
+        curves.append(snippet_probabilities(network, tensor))
+        positions = SegmentSampler(segments, math.inf)(len(tensor))
+        with torch.no_grad():
+            logit = network.seizure_logits(tensor[torch.from_numpy(positions)][None].to(device))
+        seizure_probabilities.append(float(torch.sigmoid(logit)))
+        if times is None or len(features.centre_times) < len(times):
+            times = features.centre_times
+        names.append(f"{path.name} ({view})")
+    length = len(times)
+    probability = np.mean([curve[:length] for curve in curves], axis=0)
+    seizure_probability = float(np.mean(seizure_probabilities))
+    edges = SegmentSampler(segments, math.inf).boundaries(length)
+    centres = SegmentSampler(segments, math.inf)(length)
+    step = (times[1] - times[0]) if length > 1 else 0.0
+    segment_rows = []
+    for number, centre in enumerate(centres):
+        first, last = int(edges[number]), max(int(math.ceil(edges[number + 1])) - 1, int(edges[number]))
+        segment_rows.append({"segment": number + 1, "start_s": float(times[first] - step / 2),
+                             "end_s": float(times[min(last, length - 1)] + step / 2),
+                             "snippet_s": float(times[centre]), "probability": float(probability[centre])})  # fmt: skip
+    generalisation = (
+        estimate_generalisation_time(times, probability, threshold) if seizure_probability >= threshold else None
+    )
+    return SeizurePrediction(times, probability, curves, seizure_probability, seizure_probabilities, generalisation,
+                             segment_rows, threshold, names)  # fmt: skip
+
+
+def write_probability_csv(times: np.ndarray, probability: np.ndarray, path: str | PathLike[str]) -> Path:
+    """Two columns, ``time_s`` and ``probability``, one row per snippet."""
+    with atomic_output(path) as temporary, temporary.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["time_s", "probability"])
+        writer.writerows((f"{t:.3f}", f"{p:.5f}") for t, p in zip(times, probability, strict=True))
+    return Path(path)
+
+
+def plot_probability_png(
+    times: np.ndarray, probability: np.ndarray, path: str | PathLike[str], title: str = "",
+    generalisation_time: float | None = None, threshold: float = 0.5, label: str = "annotated tG",
+) -> Path:  # fmt: skip
+    """Probability over time with the threshold and, when given, a vertical line at ``tG``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 2.6), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    axes.fill_between(times, probability, color="tab:red", alpha=0.25, linewidth=0)
+    axes.plot(times, probability, color="tab:red", label="P(generalising)")
+    axes.axhline(threshold, color="grey", linestyle=":", linewidth=1)
+    if generalisation_time is not None:
+        axes.axvline(generalisation_time, color="black", linestyle="--", linewidth=1, label=label)
+        axes.legend(loc="upper left", fontsize=8)
+    axes.set(xlabel="time (s)", ylabel="probability", ylim=(0, 1), title=title)
+    if len(times):
+        axes.set_xlim(min(0.0, float(times[0])), float(times[-1]))
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, format="png")
+    return Path(path)
+
+
+def write_curve_csv(prediction: SeizurePrediction, path: str | PathLike[str]) -> Path:
+    """The averaged probability curve of a prediction as CSV."""
+    return write_probability_csv(prediction.times, prediction.probability, path)
+
+
+def plot_curve_png(prediction: SeizurePrediction, path: str | PathLike[str], title: str = "") -> Path:
+    """The averaged probability curve of a prediction, with the estimated generalisation time."""
+    return plot_probability_png(prediction.times, prediction.probability, path, title or prediction.summary,
+                                prediction.generalisation_time, prediction.threshold, "estimated tG")  # fmt: skip

@@ -1,0 +1,267 @@
+"""Training the GESTURES classifiers on cached snippet features (thesis sections 2.3.1-2.3.2).
+
+Each view of each annotated seizure is one training item (views are treated independently, as
+in the thesis). Per epoch, the items are shuffled into mini-batches of ``videos_per_batch``
+sequences; each sequence holds one snippet per segment drawn with a :class:`SegmentSampler`.
+The snippet classifier takes one mini-batch of snippets at each step. Both losses are binary
+cross-entropies weighted for class imbalance (TCS weight = FOS count / TCS count); the optimiser
+is AdamW; the checkpoint with the lowest validation loss of the seizure classifier (sequences of
+centre snippets) is kept as ``best.pt``, and ``last.pt`` lets an interrupted run resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoints import resume_training, write_training_log
+from ..errors import InputError
+from ..progress import CancelToken, ProgressCallback, track
+from .annotations import SeizureAnnotation, snippet_labels
+from .extractors import FeatureExtractor
+from .features import VideoFeatures, extract_features
+from .models import AGGREGATORS, GesturesModel, save_gestures_model
+from .preprocessing import DEFAULT_SETTINGS, MontageLayout, PreprocessingSettings
+from .sampling import SegmentSampler
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class FeatureItem:
+    """One view of one annotated seizure: features of the snippets within ``t0..t1``.
+
+    ``features`` ``(N, F)`` float32, ``labels`` ``(N,)`` float (eq. 2.1), ``start_times`` (s).
+    """
+
+    annotation: SeizureAnnotation
+    view: str
+    features: torch.Tensor
+    labels: torch.Tensor
+    start_times: np.ndarray
+    snippet_frames: int
+    fps: float
+
+    @property
+    def label(self) -> int:
+        return self.annotation.label
+
+    @property
+    def key(self) -> str:
+        """Identifies the seizure (both views share it)."""
+        return str(self.annotation.video)
+
+    @property
+    def centre_times(self) -> np.ndarray:
+        return self.start_times + self.snippet_frames / self.fps / 2
+
+    def __len__(self) -> int:
+        return len(self.start_times)
+
+
+def feature_item(annotation: SeizureAnnotation, view: str, features: VideoFeatures) -> FeatureItem:
+    """Restrict ``features`` to the seizure ``t0..t1`` and label each snippet (eq. 2.1)."""
+    seizure = features.within(annotation.t0, annotation.t1)
+    labels = snippet_labels(seizure.start_times, seizure.snippet_frames, seizure.fps, annotation.tG)
+    return FeatureItem(annotation, view, torch.from_numpy(seizure.features).float(),
+                       torch.from_numpy(labels).float(), seizure.start_times, seizure.snippet_frames, seizure.fps)  # fmt: skip
+
+
+def view_sources(annotation: SeizureAnnotation, layout: MontageLayout | None) -> list[tuple[Path, str]]:
+    """``(file, view)`` pairs of a seizure: both halves of a montage, and/or a second file."""
+    sources = [(annotation.video, "main")]
+    if layout is not None:
+        sources.append((annotation.video, "inset"))
+    if annotation.second_view is not None:
+        sources.append((annotation.second_view, "main"))
+    return sources
+
+
+def dataset_features(
+    annotations: Sequence[SeizureAnnotation],
+    extractor: FeatureExtractor,
+    cache_folder: str | PathLike[str],
+    layout: MontageLayout | None = None,
+    settings: PreprocessingSettings = DEFAULT_SETTINGS,
+    stride: int = 8,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    show_bar: bool = True,
+) -> list[FeatureItem]:
+    """Extract (or read from the cache) the features of every view of every seizure."""
+    jobs = [(annotation, path, view) for annotation in annotations for path, view in view_sources(annotation, layout)]
+    items = []
+    for annotation, path, view in track(jobs, len(jobs), "videos", progress, cancel, show_bar):
+        features = extract_features(path, extractor, view, layout, settings, stride, cache_folder=cache_folder,
+                                    cancel=cancel, show_bar=False)  # fmt: skip
+        name = view if path == annotation.video else "second"
+        items.append(feature_item(annotation, name, features))
+    return items
+
+
+@dataclass
+class GesturesTrainingConfig:
+    """Defaults: the thesis' best seizure-level setting (16 segments, gamma 2, BLSTM of 64 units)."""
+
+    segments: int = 16
+    gamma: float = 2.0
+    aggregator: str = "blstm"
+    hidden: int = 64
+    epochs: int = 100
+    learning_rate: float = 1e-2  # seizure classifier (thesis 2.3.2)
+    snippet_learning_rate: float = 1e-3  # snippet classifier (thesis 2.3.1)
+    weight_decay: float = 1e-2
+    videos_per_batch: int = 64
+    snippet_batch: int = 1024
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.aggregator not in AGGREGATORS:
+            raise InputError("training configuration", f"unknown aggregator {self.aggregator!r}")
+        if min(self.segments, self.epochs, self.videos_per_batch, self.snippet_batch, self.hidden) < 1:
+            raise InputError("training configuration", "segments, epochs, batch sizes and hidden units must be >= 1")
+        if not self.gamma > 0:
+            raise InputError("training configuration", f"gamma must be positive, not {self.gamma}")
+
+
+@dataclass
+class GesturesTrainingResult:
+    best_checkpoint: Path
+    last_checkpoint: Path
+    best_epoch: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _class_weight(labels: torch.Tensor) -> torch.Tensor:
+    positives = float(labels.sum())
+    negatives = float(len(labels) - positives)
+    return torch.tensor(negatives / positives if positives and negatives else 1.0)
+
+
+def sequences(items: Sequence[FeatureItem], sampler: SegmentSampler) -> torch.Tensor:
+    """``(len(items), segments, F)``: one sampled snippet per segment of each item."""
+    return torch.stack([item.features[torch.from_numpy(sampler(len(item)))] for item in items])
+
+
+def _check_items(items: Sequence[FeatureItem], what: str) -> None:
+    if not items:
+        raise InputError(what, "no videos")
+    widths = {item.features.shape[1] for item in items}
+    if len(widths) > 1:
+        raise InputError(what, f"features of different sizes {sorted(widths)}: use one extractor for all videos")
+
+
+@torch.no_grad()
+def validation_losses(
+    model: GesturesModel, items: Sequence[FeatureItem], segments: int, seizure_weight: torch.Tensor,
+    snippet_weight: torch.Tensor, device: torch.device,
+) -> dict[str, float]:  # fmt: skip
+    """Weighted losses and accuracy on ``items`` with centre snippets (gamma -> infinity)."""
+    model.eval()
+    centre = SegmentSampler(segments, math.inf)
+    labels = torch.tensor([item.label for item in items], dtype=torch.float32, device=device)
+    logits = model.seizure_logits(sequences(items, centre).to(device))
+    seizure_loss = nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=seizure_weight)
+    snippets = torch.cat([item.features for item in items]).to(device)
+    snippet_labels_ = torch.cat([item.labels for item in items]).to(device)
+    snippet_loss = nn.functional.binary_cross_entropy_with_logits(
+        model.snippet_logits(snippets), snippet_labels_, pos_weight=snippet_weight
+    )
+    accuracy = float(((logits > 0).float() == labels).float().mean())
+    return {"val_loss": float(seizure_loss), "val_snippet_loss": float(snippet_loss), "val_accuracy": accuracy}
+
+
+def train_gestures(
+    training: Sequence[FeatureItem],
+    validation: Sequence[FeatureItem],
+    out_folder: str | PathLike[str],
+    config: GesturesTrainingConfig = GesturesTrainingConfig(),  # noqa: B008 (frozen defaults)
+    device: torch.device | str = "cpu",
+    resume: bool = True,
+    metadata: dict | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    show_bar: bool = True,
+) -> GesturesTrainingResult:
+    """Train the snippet and seizure classifiers; write ``best.pt``, ``last.pt`` and ``log.csv``.
+
+    ``validation`` empty: the training items serve for model selection. ``metadata`` (extractor
+    and feature settings) is stored in the checkpoints for ``video predict``.
+    """
+    _check_items(training, "training videos")
+    validation = list(validation) or list(training)
+    _check_items(validation, "validation videos")
+    out_folder = Path(out_folder)
+    out_folder.mkdir(parents=True, exist_ok=True)
+    device = torch.device(device)
+    torch.manual_seed(config.seed)
+    model = GesturesModel(training[0].features.shape[1], config.aggregator, config.hidden)
+    model.set_standardisation(torch.cat([item.features for item in training]))
+    model.to(device)
+    optimizer = torch.optim.AdamW(
+        [{"params": model.seizure.parameters(), "lr": config.learning_rate},
+         {"params": model.snippet.parameters(), "lr": config.snippet_learning_rate}],
+        weight_decay=config.weight_decay,
+    )  # fmt: skip
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+    last_path, best_path = out_folder / "last.pt", out_folder / "best.pt"
+    start, best_loss, _, history, state = (
+        resume_training(last_path, model, optimizer, scheduler, device) if resume else (0, math.inf, 0, [], {})
+    )
+    best_epoch = state.get("best_epoch", -1)
+    labels = torch.tensor([item.label for item in training], dtype=torch.float32)
+    seizure_weight = _class_weight(labels).to(device)
+    pool = torch.cat([item.features for item in training])
+    pool_labels = torch.cat([item.labels for item in training])
+    snippet_weight = _class_weight(pool_labels).to(device)
+    extra = {"metadata": metadata or {}, "training": asdict(config)}
+    for epoch in track(range(start, config.epochs), config.epochs - start, "epochs", progress, cancel, show_bar):
+        model.train()
+        rng = np.random.default_rng([config.seed, epoch])
+        sampler = SegmentSampler(config.segments, config.gamma, rng)
+        order = rng.permutation(len(training))
+        losses = []
+        for first in range(0, len(order), config.videos_per_batch):
+            batch = [training[i] for i in order[first : first + config.videos_per_batch]]
+            batch_labels = torch.tensor([item.label for item in batch], dtype=torch.float32, device=device)
+            seizure_loss = nn.functional.binary_cross_entropy_with_logits(
+                model.seizure_logits(sequences(batch, sampler).to(device)), batch_labels, pos_weight=seizure_weight
+            )
+            chosen = torch.from_numpy(rng.integers(0, len(pool), min(config.snippet_batch, len(pool))))
+            snippet_loss = nn.functional.binary_cross_entropy_with_logits(
+                model.snippet_logits(pool[chosen].to(device)), pool_labels[chosen].to(device), pos_weight=snippet_weight
+            )
+            optimizer.zero_grad(set_to_none=True)
+            (seizure_loss + snippet_loss).backward()
+            optimizer.step()
+            losses.append((float(seizure_loss), float(snippet_loss)))
+        scheduler.step()
+        row = {"epoch": epoch, "loss": float(np.mean([a for a, _ in losses])),
+               "snippet_loss": float(np.mean([b for _, b in losses]))}  # fmt: skip
+        row.update(validation_losses(model, validation, config.segments, seizure_weight, snippet_weight, device))
+        history.append(row)
+        if row["val_loss"] < best_loss:
+            best_loss, best_epoch = row["val_loss"], epoch
+            save_gestures_model(best_path, model, epoch=epoch, **extra)
+        save_gestures_model(last_path, model, epoch=epoch, best_loss=best_loss, best_epoch=best_epoch, stale=0,
+                            history=history, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                            **extra)  # fmt: skip
+        write_training_log(out_folder / "log.csv", history)
+    return GesturesTrainingResult(best_path, last_path, best_epoch, history)
+
+
+def feature_metadata(
+    extractor: FeatureExtractor, settings: PreprocessingSettings, stride: int, layout: MontageLayout | None = None
+) -> dict:
+    """What ``video predict`` needs to compute the same features as in training."""
+    return {"extractor": extractor.name, "frames": extractor.spec.frames, "side": extractor.spec.side,
+            "weights": extractor.weights_id, "settings": asdict(settings), "stride": stride,
+            "layout": None if layout is None else asdict(layout)}  # fmt: skip
