@@ -3,8 +3,9 @@
 Before the generalisation time ``tG`` (and throughout focal-onset seizures) the figure makes
 small irregular movements: slow random drifts of its joints and occasional twitches of one limb.
 From ``tG`` on, all limbs and the head jerk together, with large amplitude, at 2-4 Hz slowing
-down over time, as in the clonic phase of a tonic-clonic seizure. Camera framing, lighting,
-colours and noise vary between videos. The files are used by the tests and the demo; they
+down over time, as in the clonic phase of a tonic-clonic seizure. The room, bed and gown
+are the same in every video (one monitoring unit), with small changes of framing, lighting,
+skin tone and noise. The files are used by the tests and the demo; they
 carry no clinical meaning.
 """
 
@@ -50,20 +51,20 @@ def _scene(rng: np.random.Generator, size: tuple[int, int]) -> _Scene:
     width, height = size
     joints = len(_REST)
     return _Scene(
-        centre=(width * rng.uniform(0.4, 0.6), height * rng.uniform(0.45, 0.6)),
-        scale=min(width, height) * rng.uniform(0.11, 0.15),
-        skin=rng.uniform([0.6, 0.45, 0.35], [0.95, 0.8, 0.7]),
-        gown=rng.uniform(0.2, 0.8, 3),
-        bed=rng.uniform(0.5, 0.95, 3),
-        light=rng.uniform(0.6, 1.1),
-        noise=rng.uniform(0.01, 0.04),
+        centre=(width * rng.uniform(0.45, 0.55), height * rng.uniform(0.48, 0.56)),
+        scale=min(width, height) * rng.uniform(0.17, 0.19),
+        skin=np.array([0.85, 0.65, 0.55]) + rng.uniform(-0.1, 0.1, 3),
+        gown=np.array([0.45, 0.6, 0.75]) + rng.uniform(-0.05, 0.05, 3),
+        bed=np.array([0.85, 0.88, 0.9]) + rng.uniform(-0.05, 0.05, 3),
+        light=rng.uniform(0.85, 1.0),
+        noise=0.015,
         drift_frequencies=rng.uniform(0.05, 0.6, (joints, 3)),
         drift_phases=rng.uniform(0, 2 * math.pi, (joints, 3)),
         drift_amplitude=rng.uniform(2.0, 8.0),
         twitch_times=np.sort(rng.uniform(0, 600, 200)),
         twitch_joints=rng.integers(0, joints, 200),
-        jerk_frequency=rng.uniform(2.5, 4.0),
-        jerk_amplitude=rng.uniform(25.0, 40.0),
+        jerk_frequency=rng.uniform(3.0, 4.5),
+        jerk_amplitude=rng.uniform(40.0, 60.0),
     )
 
 
@@ -84,6 +85,16 @@ def _angles(scene: _Scene, time: float, generalisation_time: float | None) -> di
             sign = -1.0 if name.endswith("_r") else 1.0
             angles[name] += sign * scene.jerk_amplitude * jerk * (0.4 if name == "head" else 1.0)
     return angles
+
+
+def _body_jerk(scene: _Scene, time: float, generalisation_time: float | None) -> np.ndarray:
+    """Displacement (pixels) of the whole body: it jerks with the limbs once generalised."""
+    if generalisation_time is None or time < generalisation_time:
+        return np.zeros(2)
+    elapsed = time - generalisation_time
+    frequency = scene.jerk_frequency / (1 + elapsed / 60)
+    jerk = max(0.0, math.sin(2 * math.pi * frequency * elapsed)) ** 3 * min(1.0, elapsed)
+    return np.array([0.1, -0.35]) * scene.scale * jerk
 
 
 def _segment(canvas: np.ndarray, start: np.ndarray, end: np.ndarray, radius: float, colour: np.ndarray) -> None:
@@ -121,13 +132,13 @@ def _render(scene: _Scene, angles: dict[str, float], shake: np.ndarray, size: tu
     for side, offset in (("l", -0.35), ("r", 0.35)):
         shoulder = neck + np.array([0.2 * unit, offset * unit])
         elbow = point(shoulder, angles[f"arm_{side}"] + (25 if side == "l" else -25), 1.1)
-        _segment(canvas, shoulder, elbow, 0.17 * unit, scene.gown)
+        _segment(canvas, shoulder, elbow, 0.22 * unit, scene.gown)
         _segment(canvas, elbow, point(elbow, angles[f"fore_{side}"] - 180 + (60 if side == "l" else -60), 1.0),
-                 0.14 * unit, scene.skin)  # fmt: skip
+                 0.18 * unit, scene.skin)  # fmt: skip
         pelvis = hip + np.array([0, offset * 0.6 * unit])
         knee = point(pelvis, angles[f"thigh_{side}"], 1.4)
-        _segment(canvas, pelvis, knee, 0.2 * unit, scene.gown * 0.8)
-        _segment(canvas, knee, point(knee, angles[f"shin_{side}"], 1.3), 0.16 * unit, scene.skin)
+        _segment(canvas, pelvis, knee, 0.25 * unit, scene.gown * 0.8)
+        _segment(canvas, knee, point(knee, angles[f"shin_{side}"], 1.3), 0.2 * unit, scene.skin)
     _segment(canvas, neck, hip, 0.45 * unit, scene.gown)
     head = point(neck, 180 + angles["head"], 0.55)
     _segment(canvas, head, head, 0.38 * unit, scene.skin)
@@ -167,8 +178,7 @@ def render_seizure_video(
         for index in range(frames):
             time = index / fps
             angles = _angles(scene, time, generalisation_time)
-            shaking = generalisation_time is not None and time >= generalisation_time
-            shake = rng.normal(0, 0.03 * scene.scale, 2) if shaking else np.zeros(2)
+            shake = _body_jerk(scene, time, generalisation_time)
             pixels = _render(scene, angles, shake, size, rng)
             if second is not None:
                 x0, y0, x1, y1 = montage.box(*size)

@@ -242,7 +242,7 @@ def train_gestures(
             optimizer.zero_grad(set_to_none=True)
             (seizure_loss + snippet_loss).backward()
             optimizer.step()
-            losses.append((float(seizure_loss), float(snippet_loss)))
+            losses.append((seizure_loss.item(), snippet_loss.item()))
         scheduler.step()
         row = {"epoch": epoch, "loss": float(np.mean([a for a, _ in losses])),
                "snippet_loss": float(np.mean([b for _, b in losses]))}  # fmt: skip
