@@ -228,3 +228,28 @@ def test_two_views_and_a_focal_seizure(mrml_scene, tmp_path, small_extractor) ->
     rows = {row["item"]: row["value"] for row in records_from_table_node(result.results_node)}
     assert "estimated generalisation time" not in rows
     assert rows["P(TCS), view 2"] == pytest.approx(1 / (1 + np.exp(2.0)), abs=1e-5)
+
+
+def test_quick_demo_step_adds_the_curve_to_the_summary_page(mrml_scene, tmp_path) -> None:
+    from SeizureVideoLib import demo
+
+    from EpilepsySuiteMRML.demo import DemoContext
+    from EpilepsySuiteMRML.report import SummaryPage
+
+    page = SummaryPage("demo")
+    context = DemoContext(mrml_scene, tmp_path, "cpu", None, None, None, None, page, quick=True)
+    demo.run(context)
+
+    section = page.sections[-1]
+    assert section.title == "Seizure Video"
+    assert [image.name for image in section.images] == ["seizure_video_frames.png", "seizure_video_curve.png"]
+    assert all(image.is_file() and image.stat().st_size > 5000 for image in section.images)
+    assert "untrained" in section.text and "P(TCS)" in section.text
+    assert section.records and len(section.records) == 16
+    sequence = mrml_scene.GetFirstNodeByName("Seizure video demo frames")
+    assert sequence.GetNumberOfDataNodes() == 180  # 12 s at 15 fps
+    chart = mrml_scene.GetFirstNodeByName("Seizure video demo chart")
+    assert chart.GetNumberOfPlotSeriesNodes() == 3
+    marker = _column(mrml_scene.GetFirstNodeByName("Seizure video demo current time"), "time")
+    np.testing.assert_allclose(marker, [9.0, 9.0], atol=0.07)  # the browser was left 2 s after generalisation
+    assert "seizure_video_curve.png" in page.write(tmp_path / "index.html").read_text()
