@@ -1,16 +1,228 @@
-"""Command line of the video method (filled by issue 6)."""
+"""``python -m epilepsy_suite video {synthesize,preprocess,features,train,evaluate,predict}``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+from pathlib import Path
 
 from ..errors import InputError
 
+LOG = logging.getLogger("epilepsy_suite.video")
+
 
 def register(subparsers: argparse._SubParsersAction, name: str, summary: str) -> None:
+    from ..cli import common_parser
+    from .extractors import EXTRACTORS
+    from .models import AGGREGATORS
+
     parser = subparsers.add_parser(name, help=summary, description=summary)
-    parser.set_defaults(handler=_not_yet)
+    commands = parser.add_subparsers(dest="video_command", metavar="<video command>", required=True)
+
+    montage = argparse.ArgumentParser(add_help=False)
+    montage.add_argument("--montage", type=float, nargs=4, metavar=("LEFT", "TOP", "WIDTH", "HEIGHT"),
+                         help="the recording is a two-camera montage; the inset view's rectangle as fractions of the "
+                         "frame (the thesis' recordings: 0 0 0.4167 0.4167)")  # fmt: skip
+    montage.add_argument("--fps", type=float, default=15.0, help="preprocessed frame rate (15)")
+    montage.add_argument("--size", type=int, nargs=2, default=(320, 180), metavar=("W", "H"))
+
+    extraction = argparse.ArgumentParser(add_help=False)
+    extraction.add_argument("--extractor", choices=sorted(EXTRACTORS), default="r2plus1d_34_8")
+    extraction.add_argument("--weights", type=Path, help="extractor weights file (e.g. the published IG-65M "
+                            "R(2+1)D-34 checkpoint); without it a random network, for testing only")  # fmt: skip
+    extraction.add_argument("--side", type=int, help="extractor input side in pixels (default 112)")
+    extraction.add_argument("--stride", type=int, default=8, help="sliding-window step in frames (8)")
+    extraction.add_argument("--cache", type=Path, required=True, help="feature cache folder")
+
+    synthesize = commands.add_parser("synthesize", parents=[common_parser()],
+                                     help="render synthetic seizure videos and their annotations.csv")  # fmt: skip
+    synthesize.add_argument("out", type=Path)
+    synthesize.add_argument("--count", type=int, default=40)
+    synthesize.add_argument("--durations", type=float, nargs=2, default=(16, 40), metavar=("MIN", "MAX"))
+    synthesize.add_argument("--seed", type=int, default=0)
+    synthesize.set_defaults(handler=_synthesize)
+
+    preprocess = commands.add_parser("preprocess", parents=[common_parser(), montage],
+                                     help="split montage views, resample to 15 fps and 320x180, one file per view")  # fmt: skip
+    preprocess.add_argument("videos", type=Path, nargs="+")
+    preprocess.add_argument("--out", type=Path, required=True)
+    preprocess.add_argument("--codec", default="libx264", help="libx264 (default) or libx265 (HEVC, as the thesis)")
+    preprocess.set_defaults(handler=_preprocess)
+
+    features = commands.add_parser("features", parents=[common_parser(), montage, extraction],
+                                   help="extract and cache sliding-window snippet features (resumable)")  # fmt: skip
+    features.add_argument("--annotations", type=Path, required=True, help="CSV: video,t0,tG,t1,patient,class")
+    features.set_defaults(handler=_features)
+
+    training = argparse.ArgumentParser(add_help=False)
+    training.add_argument("--annotations", type=Path, required=True, help="CSV: video,t0,tG,t1,patient,class")
+    training.add_argument("--out", type=Path, required=True)
+    training.add_argument("--segments", type=int, default=16)
+    training.add_argument("--gamma", type=float, default=2.0, help="Beta(gamma, gamma) in-segment sampling (2)")
+    training.add_argument("--aggregator", choices=AGGREGATORS, default="blstm")
+    training.add_argument("--epochs", type=int, default=100)
+    training.add_argument("--learning-rate", type=float, default=1e-2)
+    training.add_argument("--batch-videos", type=int, default=64)
+    training.add_argument("--seed", type=int, default=0)
+
+    train = commands.add_parser("train", parents=[common_parser(), montage, extraction, training],
+                                help="train the snippet and seizure classifiers (resumes from OUT/last.pt)")  # fmt: skip
+    train.add_argument("--validation", type=Path, help="annotations for model selection (default: training set)")
+    train.add_argument("--no-resume", action="store_true")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", parents=[common_parser(), montage, extraction, training],
+                                   help="stratified k-fold cross-validation: accuracy, F1, PR-AUC, curves")  # fmt: skip
+    evaluate.add_argument("--folds", type=int, default=10)
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = commands.add_parser("predict", parents=[common_parser()],
+                                  help="probability over time of generalisation and the seizure-level verdict")  # fmt: skip
+    predict.add_argument("video", type=Path)
+    predict.add_argument("--second-view", type=Path, help="the other camera's file")
+    predict.add_argument("--montage", type=float, nargs=4, metavar=("LEFT", "TOP", "WIDTH", "HEIGHT"),
+                         help="VIDEO is a montage: also classify its inset view")  # fmt: skip
+    predict.add_argument("--model", type=Path, required=True, help="checkpoint from `video train`")
+    extractor = predict.add_mutually_exclusive_group(required=True)
+    extractor.add_argument("--extractor", type=Path, help="weights of the feature extractor the model was trained on")
+    extractor.add_argument("--random-extractor", action="store_true",
+                           help="use the model's extractor with random weights (tests and smoke runs only)")  # fmt: skip
+    predict.add_argument("--cache", type=Path, help="feature cache folder")
+    predict.add_argument("--csv", type=Path, help="write the probability curve here")
+    predict.add_argument("--png", type=Path, help="plot the probability curve here")
+    predict.add_argument("--json", type=Path, help="write the verdict and the segment table here")
+    predict.set_defaults(handler=_predict)
 
 
-def _not_yet(arguments: argparse.Namespace) -> int:
-    raise InputError("video", "this command is not available yet (see issue 6)")
+def _layout(arguments: argparse.Namespace):
+    from .preprocessing import MontageLayout
+
+    return MontageLayout(*arguments.montage) if arguments.montage else None
+
+
+def _settings(arguments: argparse.Namespace):
+    from .preprocessing import PreprocessingSettings
+
+    return PreprocessingSettings(fps=arguments.fps, width=arguments.size[0], height=arguments.size[1])
+
+
+def _device(arguments: argparse.Namespace):
+    from ..device import resolve_device
+
+    return resolve_device(arguments.device)
+
+
+def _extractor(arguments: argparse.Namespace):
+    from .extractors import load_extractor
+
+    if arguments.weights is None:
+        LOG.warning("no --weights: the %s extractor is randomly initialised (for testing only)", arguments.extractor)
+    return load_extractor(arguments.extractor, arguments.weights, _device(arguments), side=arguments.side)
+
+
+def _synthesize(arguments: argparse.Namespace) -> int:
+    from .synthetic import make_synthetic_dataset
+
+    annotations = make_synthetic_dataset(arguments.out, arguments.count, arguments.seed, tuple(arguments.durations),
+                                         show_bar=not arguments.quiet)  # fmt: skip
+    print(f"wrote {len(annotations)} videos and {arguments.out / 'annotations.csv'}")
+    return 0
+
+
+def _preprocess(arguments: argparse.Namespace) -> int:
+    from .preprocessing import preprocess_video
+
+    for video in arguments.videos:
+        written = preprocess_video(video, arguments.out, _layout(arguments), _settings(arguments), arguments.codec,
+                                   show_bar=not arguments.quiet)  # fmt: skip
+        print("wrote " + ", ".join(str(path) for path in written))
+    return 0
+
+
+def _items(arguments: argparse.Namespace, annotations_path: Path, extractor):
+    from .annotations import read_annotations
+    from .training import dataset_features
+
+    annotations = read_annotations(annotations_path)
+    return dataset_features(annotations, extractor, arguments.cache, _layout(arguments), _settings(arguments),
+                            arguments.stride, show_bar=not arguments.quiet)  # fmt: skip
+
+
+def _features(arguments: argparse.Namespace) -> int:
+    extractor = _extractor(arguments)
+    items = _items(arguments, arguments.annotations, extractor)
+    print(f"{sum(len(item) for item in items)} snippets of {len(items)} video views cached in {arguments.cache}")
+    return 0
+
+
+def _config(arguments: argparse.Namespace):
+    from .training import GesturesTrainingConfig
+
+    return GesturesTrainingConfig(segments=arguments.segments, gamma=arguments.gamma, aggregator=arguments.aggregator,
+                                  epochs=arguments.epochs, learning_rate=arguments.learning_rate,
+                                  videos_per_batch=arguments.batch_videos, seed=arguments.seed)  # fmt: skip
+
+
+def _train(arguments: argparse.Namespace) -> int:
+    from .training import feature_metadata, train_gestures
+
+    extractor = _extractor(arguments)
+    training = _items(arguments, arguments.annotations, extractor)
+    validation = _items(arguments, arguments.validation, extractor) if arguments.validation else []
+    metadata = feature_metadata(extractor, _settings(arguments), arguments.stride, _layout(arguments))
+    result = train_gestures(training, validation, arguments.out, _config(arguments), _device(arguments),
+                            resume=not arguments.no_resume, metadata=metadata, show_bar=not arguments.quiet)  # fmt: skip
+    print(f"best checkpoint: {result.best_checkpoint} (epoch {result.best_epoch + 1})")
+    return 0
+
+
+def _evaluate(arguments: argparse.Namespace) -> int:
+    from .evaluation import cross_validate
+    from .training import feature_metadata
+
+    extractor = _extractor(arguments)
+    items = _items(arguments, arguments.annotations, extractor)
+    metadata = feature_metadata(extractor, _settings(arguments), arguments.stride, _layout(arguments))
+    result = cross_validate(items, arguments.folds, arguments.out, _config(arguments), _device(arguments),
+                            seed=arguments.seed, metadata=metadata, curves=True, show_bar=not arguments.quiet)  # fmt: skip
+    metrics = result.metrics
+    print(f"accuracy {metrics['accuracy']:.3f}, F1 (TCS) {metrics['f1']:.3f}, PR-AUC (TCS) {metrics['pr_auc']:.3f} "
+          f"(TP {metrics['tp']}, TN {metrics['tn']}, FP {metrics['fp']}, FN {metrics['fn']})")  # fmt: skip
+    print(f"per-seizure predictions: {arguments.out / 'predictions.csv'}; curves: {arguments.out / 'curves'}")
+    return 0
+
+
+def _predict(arguments: argparse.Namespace) -> int:
+    from ..io import atomic_output
+    from .extractors import load_extractor
+    from .inference import plot_curve_png, predict_seizure, write_curve_csv
+    from .models import load_gestures_model
+
+    device = _device(arguments)
+    _, payload = load_gestures_model(arguments.model, "cpu")
+    metadata = payload.get("metadata", {})
+    if "extractor" not in metadata:
+        raise InputError(arguments.model, "the checkpoint does not say which feature extractor it was trained on")
+    weights = None if arguments.random_extractor else arguments.extractor
+    extractor = load_extractor(metadata["extractor"], weights, device, side=metadata.get("side"))
+    layout = None
+    if arguments.montage:
+        from .preprocessing import MontageLayout
+
+        layout = MontageLayout(*arguments.montage)
+    prediction = predict_seizure(arguments.video, arguments.model, extractor, arguments.second_view, layout, device,
+                                 arguments.cache, show_bar=not arguments.quiet)  # fmt: skip
+    print(prediction.summary)
+    if arguments.csv:
+        write_curve_csv(prediction, arguments.csv)
+    if arguments.png:
+        plot_curve_png(prediction, arguments.png, arguments.video.name)
+    if arguments.json:
+        report = {"video": str(arguments.video), "verdict": prediction.verdict,
+                  "seizure_probability": prediction.seizure_probability,
+                  "view_probabilities": prediction.view_seizure_probabilities, "views": prediction.views,
+                  "generalisation_time_s": prediction.generalisation_time, "segments": prediction.segments}  # fmt: skip
+        with atomic_output(arguments.json) as temporary:
+            temporary.write_text(json.dumps(report, indent=2))
+    return 0
