@@ -43,7 +43,7 @@ SEGMENT_COLUMNS = ("segment", "start_s", "end_s", "snippet_s", "probability")
 RESULT_COLUMNS = ("item", "value", "unit")
 CURVE_COLOUR = (0.84, 0.15, 0.16)
 VIEW_COLOURS = ((0.95, 0.6, 0.3), (0.55, 0.35, 0.75), (0.3, 0.6, 0.85))
-# Snippets per second of video on a CPU above which the user is warned (15 fps, stride 8).
+# Snippets (15 fps, one every 8 frames, all views) above which a CPU run is announced as slow.
 SLOW_CPU_SNIPPETS = 60
 
 _SEQUENCES_LOGICS: dict[int, object] = {}
@@ -253,16 +253,24 @@ class SeizureVideoLogic:
             return None
         return MontageLayout.corner(corner, INSET_WIDTH, INSET_HEIGHT)
 
-    @staticmethod
-    def cpu_warning(video_path: str | os.PathLike[str], device: str, views: int = 1) -> str | None:
+    def cpu_warning(
+        self,
+        video_path: str | os.PathLike[str] | None,
+        device: str,
+        second_view: str | os.PathLike[str] | None = None,
+        layout: MontageLayout | None = None,
+        browser_node=None,
+    ) -> str | None:
         """A sentence for the user when the run will be slow on this machine (None when it will not)."""
+        video_path = video_path or self.video_path(browser_node)
         if not video_path or str(resolve_device(device)) != "cpu":
             return None
         try:
             info = probe_video(video_path)
         except InputError:
-            return None
-        snippets = max(1, views) * info.duration * 15 / 8
+            return None  # the run itself reports the bad file
+        views = 1 + (second_view is not None) + (layout is not None)
+        snippets = views * info.duration * 15 / 8
         if snippets < SLOW_CPU_SNIPPETS:
             return None
         return (
@@ -292,7 +300,8 @@ class SeizureVideoLogic:
             extractor: a name of :data:`EXTRACTOR_NAMES` (loaded with ``extractor_weights``) or
                 a loaded extractor.
             layout: the montage's inset, predicted as a second view and averaged.
-            browser_node: the loaded recording's browser: the chart's time marker follows it.
+            browser_node: the loaded recording's browser: the chart's time marker follows it
+                (when it was loaded from ``video_path``).
 
         Creates ``<name> curve`` (time, probability), ``<name> chart`` with its series,
         ``<name> current time``, ``<name> segments`` and ``<name> results``.
@@ -318,7 +327,11 @@ class SeizureVideoLogic:
         )  # fmt: skip
         name = output_name or video_path.stem
         result = self._add_prediction_nodes(prediction, name)
-        if browser_node is not None:
+        loaded = self.video_path(browser_node)
+        if loaded is not None and loaded != video_path.resolve():
+            LOG.warning("%s: the chart's time marker does not follow %s, loaded from %s",
+                        video_path, browser_node.GetName(), loaded)  # fmt: skip
+        elif browser_node is not None:
             self.link_time_marker(result, browser_node)
         LOG.info("%s: %s", video_path, prediction.summary)
         return result

@@ -17,6 +17,7 @@ from epilepsy_suite.progress import CancelToken  # noqa: E402
 from epilepsy_suite.video.decoding import read_frames  # noqa: E402
 from epilepsy_suite.video.extractors import load_extractor  # noqa: E402
 from epilepsy_suite.video.models import GesturesModel, save_gestures_model  # noqa: E402
+from epilepsy_suite.video.synthetic import render_seizure_video  # noqa: E402
 from SeizureVideoLib.logic import SeizureVideoLogic, sequences_logic  # noqa: E402
 from vtk.util import numpy_support  # noqa: E402
 
@@ -148,6 +149,11 @@ def test_bad_inputs_are_clear_errors(mrml_scene, tmp_path, small_extractor) -> N
         logic.predict(CARPHONE, model, small_extractor, device="cpu")
     assert mrml_scene.GetNodesByClass("vtkMRMLPlotChartNode").GetNumberOfItems() == 0
     assert logic.cpu_warning(CARPHONE, "cpu") is None
+    long_recording = render_seizure_video(tmp_path / "long.mp4", 36.0, None, seed=0, fps=5, size=(64, 36))
+    assert "minute" in logic.cpu_warning(long_recording, "cpu")
+    assert (
+        logic.cpu_warning(CARPHONE, "cpu", second_view=long_recording, layout=logic.montage_layout("top-left")) is None
+    )
     assert logic.montage_layout("none") is None
     assert logic.montage_layout("top-right").left == pytest.approx(1 - 800 / 1920)
 
@@ -218,10 +224,14 @@ def test_prediction_creates_the_chart_its_series_and_tables(mrml_scene, tmp_path
 def test_two_views_and_a_focal_seizure(mrml_scene, tmp_path, small_extractor) -> None:
     logic = SeizureVideoLogic(mrml_scene)
     model = _constant_model(tmp_path / "fos.pt", snippet_logit=-3.0, seizure_logit=-2.0)
-    result = logic.predict(CARPHONE, model, small_extractor, second_view=CARPHONE, device="cpu")
+    other_video = logic.load_video(VIDEOS / "bikes.mp4", fps=2)
+    result = logic.predict(
+        CARPHONE, model, small_extractor, second_view=CARPHONE, device="cpu", browser_node=other_video.browser_node
+    )
     prediction = result.prediction
     assert prediction.verdict == "FOS" and prediction.generalisation_time is None
-    assert "FOS" in result.summary and result.browser_node is None
+    assert "FOS" in result.summary
+    assert result.browser_node is None  # the loaded video is another file: the marker does not follow it
     # Averaged curve, one dotted series per view, the threshold and the time marker.
     assert result.chart_node.GetNumberOfPlotSeriesNodes() == 5
     np.testing.assert_allclose(_column(result.curve_table_node, "view 2"), prediction.view_probabilities[1])
@@ -253,3 +263,19 @@ def test_quick_demo_step_adds_the_curve_to_the_summary_page(mrml_scene, tmp_path
     marker = _column(mrml_scene.GetFirstNodeByName("Seizure video demo current time"), "time")
     np.testing.assert_allclose(marker, [9.0, 9.0], atol=0.07)  # the browser was left 2 s after generalisation
     assert "seizure_video_curve.png" in page.write(tmp_path / "index.html").read_text()
+
+
+def test_panel_choices_match_the_logic() -> None:
+    # The panel lists them itself so that it builds before torch and av are installed.
+    import ast
+
+    from SeizureVideoLib.logic import EXTRACTOR_NAMES, INSET_CORNERS
+
+    tree = ast.parse((Path(__file__).resolve().parents[2] / "SeizureVideo" / "SeizureVideo.py").read_text())
+    constants = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.List)
+    }
+    assert constants["EXTRACTOR_NAMES"] == list(EXTRACTOR_NAMES)
+    assert constants["INSET_CORNERS"] == list(INSET_CORNERS)
