@@ -163,7 +163,8 @@ def read_frames(
                 # Emit the held frame for every output time before this frame's time.
                 while held is not None:
                     wanted = start + output_index / fps
-                    if wanted >= time or (end is not None and wanted >= end):
+                    # A frame counts as on screen from its own time (to within float rounding).
+                    if wanted >= time - 1e-6 or (end is not None and wanted >= end):
                         break
                     yield DecodedFrame(wanted, output_index, rgb(held[1]))
                     output_index += 1

@@ -233,7 +233,12 @@ def load_extractor(
         except Exception as error:
             raise InputError(path, f"is not a readable PyTorch weights file ({type(error).__name__})") from None
         state = {key: value for key, value in _state_dict_of(payload, path).items() if not key.startswith("fc.")}
-        result = network.load_state_dict(state, strict=False)
+        try:
+            result = network.load_state_dict(state, strict=False)
+        except RuntimeError as error:
+            shapes = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+            raise InputError(path, f"weights do not fit {name}: {len(shapes)} tensor(s) of another shape, "
+                             f"e.g. {shapes[0] if shapes else error}")  from None  # fmt: skip
         missing = [key for key in result.missing_keys if not key.startswith("fc.")]
         if missing or result.unexpected_keys:
             raise InputError(path, f"weights do not fit {name}: {len(missing)} missing key(s) "
