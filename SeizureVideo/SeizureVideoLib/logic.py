@@ -25,6 +25,7 @@ from epilepsy_suite.progress import CancelToken
 from epilepsy_suite.video.decoding import VideoInfo, probe_video, read_frames
 from epilepsy_suite.video.extractors import EXTRACTORS, FeatureExtractor, load_extractor
 from epilepsy_suite.video.inference import SeizurePrediction, predict_seizure
+from epilepsy_suite.video.models import load_gestures_model
 from epilepsy_suite.video.preprocessing import MontageLayout
 from vtk.util import numpy_support
 
@@ -137,7 +138,7 @@ def _set_two_points(table_node, xs: tuple[float, float], ys: tuple[float, float]
 class SeizureVideoLogic:
     def __init__(self, scene) -> None:
         self.scene = scene
-        self._extractors: dict[tuple[str, str, str], FeatureExtractor] = {}
+        self._extractors: dict[tuple[str, str, str, int | None], FeatureExtractor] = {}
         self._links: dict[str, tuple[object, int]] = {}
 
     # Loading ------------------------------------------------------------------------------
@@ -238,13 +239,22 @@ class SeizureVideoLogic:
 
     # Prediction ---------------------------------------------------------------------------
 
-    def extractor(self, name: str, weights: str | os.PathLike[str] | None = None, device: str = "auto"):
+    def extractor(
+        self, name: str, weights: str | os.PathLike[str] | None = None, device: str = "auto", side: int | None = None
+    ) -> FeatureExtractor:
         """The feature extractor ``name`` with ``weights`` (None: random, for tests), kept loaded."""
         torch_device = resolve_device(device)
-        key = (name, str(weights or ""), str(torch_device))
+        key = (name, str(weights or ""), str(torch_device), side)
         if key not in self._extractors:
-            self._extractors[key] = load_extractor(name, weights or None, torch_device)
+            self._extractors[key] = load_extractor(name, weights or None, torch_device, side=side)
         return self._extractors[key]
+
+    @staticmethod
+    def recorded_extractor(model_path: str | os.PathLike[str]) -> tuple[str | None, int | None]:
+        """Name and input side of the extractor a checkpoint of ``video train`` was trained on."""
+        _, payload = load_gestures_model(model_path, "cpu")
+        metadata = payload.get("metadata", {})
+        return metadata.get("extractor"), metadata.get("side")
 
     @staticmethod
     def montage_layout(corner: str) -> MontageLayout | None:
@@ -297,8 +307,8 @@ class SeizureVideoLogic:
 
         Args:
             video_path: the recording; empty to use the file ``browser_node`` was loaded from.
-            extractor: a name of :data:`EXTRACTOR_NAMES` (loaded with ``extractor_weights``) or
-                a loaded extractor.
+            extractor: a loaded extractor, or the name (:data:`EXTRACTOR_NAMES`) of the one to load
+                with ``extractor_weights`` when the checkpoint does not record its own (it wins).
             layout: the montage's inset, predicted as a second view and averaged.
             browser_node: the loaded recording's browser: the chart's time marker follows it
                 (when it was loaded from ``video_path``).
@@ -314,11 +324,15 @@ class SeizureVideoLogic:
             raise InputError("GESTURES model", "choose a model file (trained with `video train`)")
         video_path = Path(video_path)
         if isinstance(extractor, str):
-            if extractor not in EXTRACTOR_NAMES:
+            recorded, side = self.recorded_extractor(model_path)
+            if recorded and recorded != extractor:
+                LOG.info("%s was trained on %s features: using %s, not %s", model_path, recorded, recorded, extractor)
+            name = recorded or extractor
+            if name not in EXTRACTOR_NAMES:
                 raise InputError(
-                    "feature extractor", f"unknown extractor {extractor!r}; choose one of {', '.join(EXTRACTOR_NAMES)}"
+                    "feature extractor", f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTOR_NAMES)}"
                 )
-            extractor = self.extractor(extractor, extractor_weights, device)
+            extractor = self.extractor(name, extractor_weights, device, side)
         if extractor.weights_id.startswith("random"):
             LOG.warning("%s: randomly initialised extractor: the features only serve tests", extractor.name)
         prediction = predict_seizure(

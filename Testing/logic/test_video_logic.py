@@ -17,7 +17,9 @@ from epilepsy_suite.progress import CancelToken  # noqa: E402
 from epilepsy_suite.video.decoding import read_frames  # noqa: E402
 from epilepsy_suite.video.extractors import load_extractor  # noqa: E402
 from epilepsy_suite.video.models import GesturesModel, save_gestures_model  # noqa: E402
+from epilepsy_suite.video.preprocessing import DEFAULT_SETTINGS  # noqa: E402
 from epilepsy_suite.video.synthetic import render_seizure_video  # noqa: E402
+from epilepsy_suite.video.training import feature_metadata  # noqa: E402
 from SeizureVideoLib.logic import SeizureVideoLogic, sequences_logic  # noqa: E402
 from vtk.util import numpy_support  # noqa: E402
 
@@ -47,7 +49,7 @@ def small_extractor():
     return load_extractor("r2plus1d_18", None, "cpu", side=32)
 
 
-def _constant_model(path: Path, snippet_logit: float, seizure_logit: float) -> Path:
+def _constant_model(path: Path, snippet_logit: float, seizure_logit: float, **extra: object) -> Path:
     """A GESTURES checkpoint whose snippet and seizure outputs are the given logits everywhere."""
     model = GesturesModel()
     with torch.no_grad():
@@ -55,7 +57,7 @@ def _constant_model(path: Path, snippet_logit: float, seizure_logit: float) -> P
         model.snippet.fc.bias.fill_(snippet_logit)
         model.seizure.fc.weight.zero_()
         model.seizure.fc.bias.fill_(seizure_logit)
-    return save_gestures_model(path, model)
+    return save_gestures_model(path, model, **extra)
 
 
 def test_loading_an_mp4_creates_a_sequence_a_browser_and_a_colour_proxy(mrml_scene) -> None:
@@ -143,7 +145,7 @@ def test_bad_inputs_are_clear_errors(mrml_scene, tmp_path, small_extractor) -> N
     with pytest.raises(InputError, match="does not exist"):
         logic.predict(CARPHONE, tmp_path / "missing.pt", small_extractor, device="cpu")
     with pytest.raises(InputError, match="unknown extractor"):
-        logic.predict(CARPHONE, tmp_path / "model.pt", "resnet50", device="cpu")
+        logic.predict(CARPHONE, save_gestures_model(tmp_path / "plain.pt", GesturesModel()), "resnet50", device="cpu")
     model = save_gestures_model(tmp_path / "other.pt", GesturesModel(), metadata={"extractor": "r2plus1d_34_8"})
     with pytest.raises(InputError, match="trained on features of r2plus1d_34_8"):
         logic.predict(CARPHONE, model, small_extractor, device="cpu")
@@ -223,12 +225,16 @@ def test_prediction_creates_the_chart_its_series_and_tables(mrml_scene, tmp_path
 
 def test_two_views_and_a_focal_seizure(mrml_scene, tmp_path, small_extractor) -> None:
     logic = SeizureVideoLogic(mrml_scene)
-    model = _constant_model(tmp_path / "fos.pt", snippet_logit=-3.0, seizure_logit=-2.0)
+    # The checkpoint records its extractor (R(2+1)D-18, 16 frames, 32 px): it wins over the name given.
+    metadata = feature_metadata(small_extractor, DEFAULT_SETTINGS, 8)
+    model = _constant_model(tmp_path / "fos.pt", snippet_logit=-3.0, seizure_logit=-2.0, metadata=metadata)
+    assert logic.recorded_extractor(model) == ("r2plus1d_18", 32)
     other_video = logic.load_video(VIDEOS / "bikes.mp4", fps=2)
     result = logic.predict(
-        CARPHONE, model, small_extractor, second_view=CARPHONE, device="cpu", browser_node=other_video.browser_node
+        CARPHONE, model, "r2plus1d_34_8", second_view=CARPHONE, device="cpu", browser_node=other_video.browser_node
     )
     prediction = result.prediction
+    assert len(prediction.times) == 6  # 16-frame snippets; the 8-frame extractor would give 7
     assert prediction.verdict == "FOS" and prediction.generalisation_time is None
     assert "FOS" in result.summary
     assert result.browser_node is None  # the loaded video is another file: the marker does not follow it
