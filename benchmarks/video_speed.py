@@ -26,8 +26,7 @@ import skvideo
 import torch
 from epilepsy_suite.video.decoding import probe_video
 from epilepsy_suite.video.extractors import load_extractor
-from epilepsy_suite.video.features import _frame_tensor
-from epilepsy_suite.video.preprocessing import preprocessed_frames
+from epilepsy_suite.video.preprocessing import preprocessed_frames, snippet_frame
 
 VIDEO = Path(skvideo.__file__).parent / "datasets" / "data" / "bigbuckbunny.mp4"
 
@@ -47,7 +46,7 @@ def raw_decode(path: Path) -> int:
 def preprocess(path: Path) -> int:
     count = 0
     for frame in preprocessed_frames(path):
-        _frame_tensor(frame.pixels, 0.05, 112)
+        snippet_frame(frame.pixels, 112, 0.05)
         count += 1
     return count
 

@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 import skvideo
+import torch
 from epilepsy_suite.errors import InputError
 from epilepsy_suite.video.decoding import probe_video, read_frames
 from epilepsy_suite.video.encoding import video_writer
@@ -17,6 +18,7 @@ from epilepsy_suite.video.preprocessing import (
     PreprocessingSettings,
     preprocess_video,
     preprocessed_frames,
+    snippet_frame,
     square_frame,
 )
 
@@ -75,6 +77,13 @@ def test_scaling_and_preprocessing_sizes() -> None:
     # 16 columns cut on each side; 54 black rows above and below the 180 kept.
     np.testing.assert_array_equal(square[54:234], frames[0].pixels[:, 16:304])
     assert not square[:54].any() and not square[234:].any()
+    # Scaling before padding gives the picture of padding then scaling.
+    small = snippet_frame(frames[0].pixels, 112)
+    reference = torch.nn.functional.interpolate(
+        torch.from_numpy(square).permute(2, 0, 1)[None].float(), (112, 112), mode="area"
+    )[0].permute(1, 2, 0)
+    assert small.shape == (112, 112, 3) and small.dtype == np.uint8
+    assert (torch.from_numpy(small).float() - reference).abs().mean() < 3
 
 
 def _two_tone_montage(path: Path, layout: MontageLayout, seconds: float = 1.0) -> None:

@@ -23,9 +23,9 @@ from ..io import atomic_output
 from ..progress import CancelToken, ProgressCallback
 from .decoding import probe_video
 from .extractors import FeatureExtractor
-from .preprocessing import DEFAULT_SETTINGS, MontageLayout, PreprocessingSettings, preprocessed_frames, square_frame
+from .preprocessing import DEFAULT_SETTINGS, MontageLayout, PreprocessingSettings, preprocessed_frames, snippet_frame
 
-FEATURES_FORMAT = "epilepsy-suite-video-features-v1"
+FEATURES_FORMAT = "epilepsy-suite-video-features-v2"
 
 
 @dataclass
@@ -97,15 +97,9 @@ def cache_path(
 ) -> Path:  # fmt: skip
     """Cache file of one video view: its name holds the video's stem, view and extractor, and a
     digest of everything else the features depend on (file identity, preprocessing, stride)."""
-    details = f"{_video_key(video)}|{settings}|{stride}|{layout}"
+    details = f"{FEATURES_FORMAT}|{_video_key(video)}|{settings}|{stride}|{layout}"
     digest = hashlib.sha1(details.encode()).hexdigest()[:10]
     return Path(folder) / f"{video.stem}.{view}.{extractor.identifier}.{digest}.pt"
-
-
-def _frame_tensor(pixels: np.ndarray, crop_share: float, side: int) -> torch.Tensor:
-    square = torch.from_numpy(square_frame(pixels, crop_share)).permute(2, 0, 1)[None].float()
-    resized = torch.nn.functional.interpolate(square, (side, side), mode="bilinear", antialias=True)
-    return resized[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8)
 
 
 def extract_features(
@@ -180,7 +174,7 @@ def extract_features(
             if frame is None:
                 break
             if next_frame >= first:  # frames between windows (stride > length) are skipped
-                window.append(_frame_tensor(frame.pixels, settings.crop_share, side))
+                window.append(torch.from_numpy(snippet_frame(frame.pixels, side, settings.crop_share)))
             next_frame += 1
         if next_frame < first + length:
             break

@@ -140,6 +140,27 @@ def square_frame(pixels: np.ndarray, crop_share: float = 0.05) -> np.ndarray:
     return square
 
 
+def snippet_frame(pixels: np.ndarray, side: int = 112, crop_share: float = 0.05) -> np.ndarray:
+    """:func:`square_frame` scaled to ``side x side`` (112 for video CNNs, 224 for image CNNs).
+
+    The cropped frame is scaled first (area averaging, by FFmpeg) and padded after, which gives
+    the same picture as padding then scaling at a fraction of the cost. ``(H, W, 3) uint8``.
+    """
+    import av
+
+    crop = round(crop_share * pixels.shape[1])
+    cropped = np.ascontiguousarray(pixels[:, crop : pixels.shape[1] - crop] if crop else pixels)
+    height, width = cropped.shape[:2]
+    scale = side / max(height, width)
+    new_width, new_height = max(1, round(width * scale)), max(1, round(height * scale))
+    frame = av.VideoFrame.from_ndarray(cropped, format="rgb24")
+    scaled = frame.reformat(width=new_width, height=new_height, format="rgb24", interpolation="AREA").to_ndarray()
+    square = np.zeros((side, side, 3), dtype=np.uint8)
+    top, left = (side - new_height) // 2, (side - new_width) // 2
+    square[top : top + new_height, left : left + new_width] = scaled
+    return square
+
+
 def preprocess_video(
     path: str | PathLike[str],
     out_folder: str | PathLike[str],
