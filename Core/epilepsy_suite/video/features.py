@@ -25,7 +25,7 @@ from .decoding import probe_video
 from .extractors import FeatureExtractor
 from .preprocessing import DEFAULT_SETTINGS, MontageLayout, PreprocessingSettings, preprocessed_frames, snippet_frame
 
-FEATURES_FORMAT = "epilepsy-suite-video-features-v2"
+FEATURES_FORMAT = "epilepsy-suite-video-features-v3"
 
 
 @dataclass
@@ -147,7 +147,9 @@ def extract_features(
             done_times, done_features = [previous.start_times], [previous.features]
     done = sum(len(times) for times in done_times)
     start_frame = done * stride
-    frames = preprocessed_frames(video, view, layout, settings, start=start_frame / settings.fps)
+    # Decode straight at the snippet scale: one FFmpeg scaling per frame instead of two.
+    frame_settings = settings.scaled_for_side(side)
+    frames = preprocessed_frames(video, view, layout, frame_settings, start=start_frame / settings.fps)
     window: deque[torch.Tensor] = deque(maxlen=length)
     pending_starts: list[int] = []
     pending: list[torch.Tensor] = []
@@ -174,7 +176,7 @@ def extract_features(
             if frame is None:
                 break
             if next_frame >= first:  # frames between windows (stride > length) are skipped
-                window.append(torch.from_numpy(snippet_frame(frame.pixels, side, settings.crop_share)))
+                window.append(torch.from_numpy(snippet_frame(frame.pixels, side, frame_settings.crop_share)))
             next_frame += 1
         if next_frame < first + length:
             break

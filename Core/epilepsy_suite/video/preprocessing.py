@@ -76,6 +76,14 @@ class PreprocessingSettings:
         if not self.fps > 0 or self.width < 2 or self.height < 2 or not 0 <= self.crop_share < 0.5:
             raise InputError("preprocessing settings", f"invalid settings {self}")
 
+    def scaled_for_side(self, side: int) -> PreprocessingSettings:
+        """Same framing at the size whose cropped width (or height) is ``side``: frames decoded at
+        it need no second scaling to become ``side x side`` snippet frames."""
+        cropped_width = self.width - 2 * round(self.crop_share * self.width)
+        scale = side / max(cropped_width, self.height)
+        return PreprocessingSettings(self.fps, max(2, round(self.width * scale)), max(2, round(self.height * scale)),
+                                     self.crop_share)  # fmt: skip
+
     @property
     def square_side(self) -> int:
         """Side of the square frame after cropping and padding."""
@@ -151,6 +159,8 @@ def snippet_frame(pixels: np.ndarray, side: int = 112, crop_share: float = 0.05)
     crop = round(crop_share * pixels.shape[1])
     cropped = np.ascontiguousarray(pixels[:, crop : pixels.shape[1] - crop] if crop else pixels)
     height, width = cropped.shape[:2]
+    if max(height, width) == side:
+        return square_frame(cropped, 0.0)
     scale = side / max(height, width)
     new_width, new_height = max(1, round(width * scale)), max(1, round(height * scale))
     frame = av.VideoFrame.from_ndarray(cropped, format="rgb24")
