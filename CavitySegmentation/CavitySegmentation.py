@@ -107,18 +107,9 @@ class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def ensureDependencies(self) -> bool:
-        from EpilepsySuiteMRML.dependencies import (
-            TORCH_MODULE_REQUIREMENTS,
-            ensure_requirements,
-            install_torch_with_pytorch_extension,
-        )
+        from EpilepsySuiteMRML.dependencies import ensure_torch_module_requirements
 
-        return ensure_requirements(
-            TORCH_MODULE_REQUIREMENTS,
-            slicer.util.confirmOkCancelDisplay,
-            slicer.util.pip_install,
-            install_torch_with_pytorch_extension,
-        )
+        return ensure_torch_module_requirements()
 
     def onApply(self) -> None:
         if not self.ensureDependencies():

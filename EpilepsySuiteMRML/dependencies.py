@@ -45,6 +45,19 @@ def install_torch_with_pytorch_extension() -> None:
     PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
 
 
+def ensure_torch_module_requirements() -> bool:
+    """In Slicer: what the FCD, Cavity and Seizure Video panels need before their first run,
+    installed after asking, torch through the PyTorch extension when it is there."""
+    import slicer
+
+    return ensure_requirements(
+        TORCH_MODULE_REQUIREMENTS,
+        slicer.util.confirmOkCancelDisplay,
+        slicer.util.pip_install,
+        install_torch_with_pytorch_extension,
+    )
+
+
 def _name(requirement: str) -> str:
     return re.split(r"[<>=!~ \[;]", requirement, maxsplit=1)[0]
 

@@ -9,6 +9,7 @@ from slicer import (
     vtkMRMLSliceNode,
     vtkSlicerApplicationLogic,
     vtkSlicerSegmentationsModuleLogic,
+    vtkSlicerSequencesLogic,
     vtkSlicerSubjectHierarchyModuleLogic,
     vtkSlicerVolumesLogic,
 )
@@ -20,8 +21,8 @@ _LOGICS: dict[int, dict[str, object]] = {}
 
 
 def create_scene() -> vtkMRMLScene:
-    """A new MRML scene with application, colour, volumes, segmentations and subject-hierarchy
-    logic registered, the default colour tables, the slice orientation presets, the three slice
+    """A new MRML scene with application, colour, volumes, segmentations, sequences and
+    subject-hierarchy logic registered (so scene bundles with recordings load too), the default colour tables, the slice orientation presets, the three slice
     nodes (Red axial, Yellow sagittal, Green coronal) and one 3D view node."""
     scene = vtkMRMLScene()
     application = vtkSlicerApplicationLogic()
@@ -43,6 +44,11 @@ def create_scene() -> vtkMRMLScene:
     segmentations.SetMRMLScene(scene)
     segmentations.SetMRMLApplicationLogic(application)
     application.SetModuleLogic("Segmentations", segmentations)
+
+    sequences = vtkSlicerSequencesLogic()
+    sequences.SetMRMLScene(scene)
+    sequences.SetMRMLApplicationLogic(application)
+    application.SetModuleLogic("Sequences", sequences)
 
     hierarchy = vtkSlicerSubjectHierarchyModuleLogic()
     hierarchy.SetMRMLScene(scene)
@@ -66,20 +72,36 @@ def create_scene() -> vtkMRMLScene:
         "Volumes": volumes,
         "Segmentations": segmentations,
         "SubjectHierarchy": hierarchy,
+        "Sequences": sequences,
     }
     return scene
 
 
 def segmentations_logic(scene: vtkMRMLScene) -> vtkSlicerSegmentationsModuleLogic:
     """The segmentations logic of ``scene``: Slicer's own inside Slicer, else the headless one."""
-    logics = _LOGICS.get(id(scene))
-    if logics is not None:
-        return logics["Segmentations"]  # type: ignore[return-value]
+    logic = _LOGICS.get(id(scene), {}).get("Segmentations")
+    if logic is not None:
+        return logic  # type: ignore[return-value]
     module_logic = getattr(getattr(slicer, "modules", None), "segmentations", None)
     if module_logic is not None:
         return module_logic.logic()
     logic = vtkSlicerSegmentationsModuleLogic()
     logic.SetMRMLScene(scene)
+    return logic
+
+
+def sequences_logic(scene: vtkMRMLScene) -> vtkSlicerSequencesLogic:
+    """The sequences logic that keeps the browsers' proxy nodes of ``scene`` up to date: the
+    Sequences module's inside Slicer, the one :func:`create_scene` registered headless."""
+    logic = _LOGICS.get(id(scene), {}).get("Sequences")
+    if logic is not None:
+        return logic  # type: ignore[return-value]
+    module = getattr(getattr(slicer, "modules", None), "sequences", None)
+    if module is not None and module.logic().GetMRMLScene() is scene:
+        return module.logic()
+    logic = vtkSlicerSequencesLogic()
+    logic.SetMRMLScene(scene)
+    _LOGICS.setdefault(id(scene), {})["Sequences"] = logic
     return logic
 
 

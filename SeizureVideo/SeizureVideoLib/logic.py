@@ -29,6 +29,7 @@ from epilepsy_suite.video.models import load_gestures_model
 from epilepsy_suite.video.preprocessing import MontageLayout
 from vtk.util import numpy_support
 
+from EpilepsySuiteMRML.scene import sequences_logic
 from EpilepsySuiteMRML.tables import table_node_from_records
 
 LOG = logging.getLogger(__name__)
@@ -46,24 +47,6 @@ CURVE_COLOUR = (0.84, 0.15, 0.16)
 VIEW_COLOURS = ((0.95, 0.6, 0.3), (0.55, 0.35, 0.75), (0.3, 0.6, 0.85))
 # Snippets (15 fps, one every 8 frames, all views) above which a CPU run is announced as slow.
 SLOW_CPU_SNIPPETS = 60
-
-_SEQUENCES_LOGICS: dict[int, object] = {}
-
-
-def sequences_logic(scene):
-    """The sequences logic that keeps the browsers' proxy nodes of ``scene`` up to date.
-
-    Inside Slicer it is the Sequences module's; headless, one is created per scene and kept.
-    """
-    module = getattr(getattr(slicer, "modules", None), "sequences", None)
-    if module is not None and module.logic().GetMRMLScene() is scene:
-        return module.logic()
-    logic = _SEQUENCES_LOGICS.get(id(scene))
-    if logic is None or logic.GetMRMLScene() is not scene:
-        logic = slicer.vtkSlicerSequencesLogic()
-        logic.SetMRMLScene(scene)
-        _SEQUENCES_LOGICS[id(scene)] = logic
-    return logic
 
 
 @dataclass

@@ -20,7 +20,7 @@ from epilepsy_suite.video.models import GesturesModel, save_gestures_model  # no
 from epilepsy_suite.video.preprocessing import DEFAULT_SETTINGS  # noqa: E402
 from epilepsy_suite.video.synthetic import render_seizure_video  # noqa: E402
 from epilepsy_suite.video.training import feature_metadata  # noqa: E402
-from SeizureVideoLib.logic import SeizureVideoLogic, sequences_logic  # noqa: E402
+from SeizureVideoLib.logic import SeizureVideoLogic  # noqa: E402
 from vtk.util import numpy_support  # noqa: E402
 
 from EpilepsySuiteMRML.scene import create_scene  # noqa: E402
@@ -211,10 +211,9 @@ def test_prediction_creates_the_chart_its_series_and_tables(mrml_scene, tmp_path
     logic.update_time_marker(result, 1.5)
     np.testing.assert_allclose(_column(result.marker_table_node, "time"), [1.5, 1.5])
 
-    # The scene bundle keeps the recording and the chart (loaded where a sequences logic runs).
+    # The scene bundle keeps the recording and the chart .
     bundle = save_scene_bundle(mrml_scene, tmp_path / "video.mrb")
     reloaded = create_scene()
-    sequences_logic(reloaded)
     load_scene_bundle(bundle, reloaded)
     sequence = reloaded.GetFirstNodeByName("carphone_pristine frames")
     assert sequence.GetNumberOfDataNodes() == 120
