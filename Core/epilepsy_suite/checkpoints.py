@@ -5,13 +5,43 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 from pathlib import Path
 
 import torch
 
+from .errors import InputError
 from .io import atomic_output
 
 LOG = logging.getLogger(__name__)
+
+
+def read_checkpoint(
+    path: str | os.PathLike[str] | None,
+    missing: str,
+    format_name: str | None = None,
+    weights_only: bool = False,
+    kind: str = "checkpoint",
+) -> object:
+    """The object saved in a PyTorch file, with one-line errors that name it.
+
+    Args:
+        missing: the problem to report when the file does not exist (say how to make one).
+        format_name: when given, the payload must be a dict whose ``"format"`` is this; ``kind``
+            names what was expected in the error.
+        weights_only: load tensors and plain containers only (files from elsewhere).
+    """
+    path = Path(path) if path else Path("")
+    if not path.is_file():
+        raise InputError(path, missing)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as error:  # torch raises many types for corrupt or foreign files
+        raise InputError(path, f"is not a readable PyTorch file ({type(error).__name__})") from None
+    if format_name is not None and (not isinstance(payload, dict) or payload.get("format") != format_name):
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise InputError(path, f"is not a {kind} (format {found!r}, expected {format_name!r})")
+    return payload
 
 
 def resume_training(path: Path, model, optimizer, scheduler, device) -> tuple[int, float, int, list, dict]:

@@ -31,18 +31,12 @@ def load_cavity_model(
     Raises:
         InputError: the file is missing, not a torch checkpoint, or not a cavity U-Net checkpoint.
     """
+    from ..checkpoints import read_checkpoint
     from .training import CHECKPOINT_FORMAT
 
     path = Path(path) if path else Path("")
-    if not path.is_file():
-        raise InputError(path, "the cavity model file does not exist (train one with `cavity train`)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise InputError(path, f"is not a readable PyTorch checkpoint ({type(error).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise InputError(path, f"is not a cavity U-Net checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+    missing = "the cavity model file does not exist (train one with `cavity train`)"
+    payload = read_checkpoint(path, missing, CHECKPOINT_FORMAT, kind="cavity U-Net checkpoint")
     model = CavityUNet(**payload["config"])
     try:
         model.load_state_dict(payload["state_dict"])

@@ -225,13 +225,10 @@ def load_extractor(
     if weights is None:
         weights_id = f"random{seed}"
     else:
+        from ..checkpoints import read_checkpoint
+
         path = Path(weights)
-        if not path.is_file():
-            raise InputError(path, "the feature extractor weights file does not exist")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise InputError(path, f"is not a readable PyTorch weights file ({type(error).__name__})") from None
+        payload = read_checkpoint(path, "the feature extractor weights file does not exist", weights_only=True)
         state = {key: value for key, value in _state_dict_of(payload, path).items() if not key.startswith("fc.")}
         try:
             result = network.load_state_dict(state, strict=False)

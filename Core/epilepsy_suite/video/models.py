@@ -113,16 +113,11 @@ def save_gestures_model(path: str | PathLike[str], model: GesturesModel, **extra
 
 def load_gestures_model(path: str | PathLike[str], device: torch.device | str = "cpu") -> tuple[GesturesModel, dict]:
     """The model of a checkpoint written by ``video train`` and the checkpoint's other entries."""
+    from ..checkpoints import read_checkpoint
+
     path = Path(path) if path else Path("")
-    if not path.is_file():
-        raise InputError(path, "the GESTURES model file does not exist (train one with `video train`)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise InputError(path, f"is not a readable PyTorch checkpoint ({type(error).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise InputError(path, f"is not a GESTURES checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+    missing = "the GESTURES model file does not exist (train one with `video train`)"
+    payload = read_checkpoint(path, missing, CHECKPOINT_FORMAT, kind="GESTURES checkpoint")
     model = GesturesModel(**payload["config"])
     try:
         model.load_state_dict(payload["state_dict"])
