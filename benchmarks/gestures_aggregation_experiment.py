@@ -37,7 +37,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--side", type=int, default=64, help="extractor input side in pixels (112 in the thesis)")
     parser.add_argument("--segments", type=int, default=16)
     parser.add_argument("--gamma", type=float, default=2.0)
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--batch-videos", type=int, default=8, help="sequences per mini-batch")
     parser.add_argument("--durations", type=float, nargs=2, default=(16.0, 40.0))
     arguments = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -60,9 +61,10 @@ def main(argv: list[str]) -> int:
     results: dict[str, list] = {}
     for aggregator in ("mean", "lstm", "blstm"):
         config = GesturesTrainingConfig(segments=arguments.segments, gamma=arguments.gamma, aggregator=aggregator,
-                                        epochs=arguments.epochs, videos_per_batch=64)  # fmt: skip
+                                        epochs=arguments.epochs, videos_per_batch=arguments.batch_videos)  # fmt: skip
         for repeat in range(arguments.repeats):
-            folder = arguments.out / "cv" / f"{aggregator}_{repeat}"
+            setting = f"n{arguments.segments}_g{arguments.gamma:g}_e{arguments.epochs}_b{arguments.batch_videos}"
+            folder = arguments.out / "cv" / setting / f"{aggregator}_{repeat}"
             result = cross_validate(items, arguments.folds, folder, config, seed=repeat, metadata=metadata,
                                     show_bar=False)  # fmt: skip
             results.setdefault(aggregator, []).append(result)
