@@ -1,4 +1,5 @@
-"""Pieces every training loop shares: resuming from ``last.pt`` and the ``log.csv`` of epochs."""
+"""Pieces every model shares: reading checkpoints with named errors, loading weights into an
+architecture, resuming from ``last.pt`` and the ``log.csv`` of epochs."""
 
 from __future__ import annotations
 
@@ -42,6 +43,18 @@ def read_checkpoint(
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise InputError(path, f"is not a {kind} (format {found!r}, expected {format_name!r})")
     return payload
+
+
+def load_weights(model: torch.nn.Module, state: dict, path: str | os.PathLike[str], architecture: str) -> None:
+    """Load ``state`` into ``model`` (strictly); weights of another architecture give an
+    :class:`InputError` naming ``path``, ``architecture`` and the first mismatch torch reports."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, ValueError) as error:
+        lines = str(error).strip().splitlines()
+        # torch's first line only says "Error(s) in loading state_dict for X:"; the second is the cause.
+        reason = lines[1].strip() if len(lines) > 1 else lines[0] if lines else "mismatch"
+        raise InputError(path, f"weights do not fit the {architecture} ({reason[:200]})") from None
 
 
 def resume_training(path: Path, model, optimizer, scheduler, device) -> tuple[int, float, int, list, dict]:

@@ -31,17 +31,14 @@ def load_cavity_model(
     Raises:
         InputError: the file is missing, not a torch checkpoint, or not a cavity U-Net checkpoint.
     """
-    from ..checkpoints import read_checkpoint
+    from ..checkpoints import load_weights, read_checkpoint
     from .training import CHECKPOINT_FORMAT
 
     path = Path(path) if path else Path("")
     missing = "the cavity model file does not exist (train one with `cavity train`)"
     payload = read_checkpoint(path, missing, CHECKPOINT_FORMAT, kind="cavity U-Net checkpoint")
     model = CavityUNet(**payload["config"])
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as error:
-        raise InputError(path, f"weights do not fit the cavity U-Net ({str(error).splitlines()[0]})") from None
+    load_weights(model, payload["state_dict"], path, "cavity U-Net")
     landmarks = payload.get("landmarks")
     return model.to(device).eval(), None if landmarks is None else np.asarray(landmarks)
 

@@ -13,6 +13,7 @@ import SimpleITK as sitk
 import torch
 from monai.inferers import sliding_window_inference
 
+from ..checkpoints import load_weights, read_checkpoint
 from ..errors import InputError
 from ..geometry import copy_geometry
 from ..progress import CancelToken
@@ -31,12 +32,7 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
         InputError: missing or unreadable file, or weights of another architecture.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "model file not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises many types for corrupt files
-        raise InputError(path, f"cannot read the model file ({type(error).__name__})") from None
+    payload = read_checkpoint(path, "model file not found")
     if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
         config, state = payload["config"], payload["state_dict"]
     elif isinstance(payload, dict) and all(isinstance(value, torch.Tensor) for value in payload.values()):
@@ -45,11 +41,9 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
         raise InputError(path, "not an MS-DSA-Net checkpoint (no model weights found)")
     try:
         model = MSDSANet(**config)
-        model.load_state_dict(state, strict=True)
-    except (RuntimeError, TypeError, ValueError) as error:
-        first = str(error).strip().splitlines()
-        reason = first[1].strip() if len(first) > 1 else first[0] if first else "mismatch"
-        raise InputError(path, f"weights do not fit the MS-DSA-Net architecture ({reason[:200]})") from None
+    except (TypeError, ValueError) as error:
+        raise InputError(path, f"weights do not fit the MS-DSA-Net architecture ({str(error)[:200]})") from None
+    load_weights(model, state, path, "MS-DSA-Net architecture")
     return model.to(device).eval()
 
 

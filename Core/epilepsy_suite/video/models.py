@@ -113,14 +113,11 @@ def save_gestures_model(path: str | PathLike[str], model: GesturesModel, **extra
 
 def load_gestures_model(path: str | PathLike[str], device: torch.device | str = "cpu") -> tuple[GesturesModel, dict]:
     """The model of a checkpoint written by ``video train`` and the checkpoint's other entries."""
-    from ..checkpoints import read_checkpoint
+    from ..checkpoints import load_weights, read_checkpoint
 
     path = Path(path) if path else Path("")
     missing = "the GESTURES model file does not exist (train one with `video train`)"
     payload = read_checkpoint(path, missing, CHECKPOINT_FORMAT, kind="GESTURES checkpoint")
     model = GesturesModel(**payload["config"])
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as error:
-        raise InputError(path, f"weights do not fit the GESTURES model ({str(error).splitlines()[0]})") from None
+    load_weights(model, payload["state_dict"], path, "GESTURES model")
     return model.to(device).eval(), payload
