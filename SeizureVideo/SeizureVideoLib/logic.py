@@ -26,7 +26,7 @@ from epilepsy_suite.video.decoding import VideoInfo, probe_video, read_frames
 from epilepsy_suite.video.extractors import EXTRACTORS, FeatureExtractor, load_extractor
 from epilepsy_suite.video.inference import SeizurePrediction, predict_seizure
 from epilepsy_suite.video.models import load_gestures_model
-from epilepsy_suite.video.preprocessing import MontageLayout
+from epilepsy_suite.video.preprocessing import MontageLayout, even_pixels
 from vtk.util import numpy_support
 
 from EpilepsySuiteMRML.scene import sequences_logic
@@ -104,10 +104,6 @@ def _frame_geometry(node, width: int, height: int) -> None:
     node.SetIJKToRASMatrix(matrix)
 
 
-def _even(value: float) -> int:
-    return max(2, int(round(value / 2)) * 2)
-
-
 def _set_two_points(table_node, xs: tuple[float, float], ys: tuple[float, float]) -> None:
     table = table_node.GetTable()
     for row in range(2):
@@ -161,7 +157,7 @@ class SeizureVideoLogic:
         size = None
         width, height = info.width, info.height
         if max_width is not None and width > max_width:
-            width, height = _even(max_width), _even(info.height * max_width / info.width)
+            width, height = even_pixels(max_width), even_pixels(info.height * max_width / info.width)
             size = (width, height)
         name = name or path.stem
         expected = max(1, min(max_frames, round(info.duration * rate) or info.frame_count))

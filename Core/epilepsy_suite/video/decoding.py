@@ -23,6 +23,8 @@ from ..errors import InputError
 # treated as truncated (seconds, and share of the duration; the larger applies).
 TRUNCATION_TOLERANCE_S = 1.0
 TRUNCATION_TOLERANCE_SHARE = 0.05
+# Frame times are compared to within this (s), so float rounding never picks the wrong frame.
+TIME_TOLERANCE_S = 1e-6
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ class VideoInfo:
     height: int
     duration: float  # seconds
     codec: str
+
+    def frames_at(self, fps: float) -> int:
+        """Frames :func:`read_frames` yields at ``fps`` from the start: one per ``1 / fps`` of
+        the stated duration."""
+        return max(0, math.ceil(self.duration * fps - TIME_TOLERANCE_S))
 
     @property
     def size(self) -> tuple[int, int]:
@@ -163,8 +170,8 @@ def read_frames(
                 # Emit the held frame for every output time before this frame's time.
                 while held is not None:
                     wanted = start + output_index / fps
-                    # A frame counts as on screen from its own time (to within float rounding).
-                    if wanted >= time - 1e-6 or (end is not None and wanted >= end):
+                    # A frame counts as on screen from its own time.
+                    if wanted >= time - TIME_TOLERANCE_S or (end is not None and wanted >= end):
                         break
                     yield DecodedFrame(wanted, output_index, rgb(held[1]))
                     output_index += 1
@@ -186,6 +193,6 @@ def read_frames(
             )
         if fps is not None and held is not None:
             stop = held[0] + source_step if end is None else min(end, held[0] + source_step)
-            while start + output_index / fps < stop - 1e-9:
+            while start + output_index / fps < stop - TIME_TOLERANCE_S:
                 yield DecodedFrame(start + output_index / fps, output_index, rgb(held[1]))
                 output_index += 1

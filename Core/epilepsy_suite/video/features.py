@@ -9,7 +9,6 @@ per video, view and extractor; an interrupted extraction resumes from its partia
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import deque
 from dataclasses import dataclass, field
 from os import PathLike
@@ -131,7 +130,7 @@ def extract_features(
         raise InputError(video, f"stride ({stride}) and batch size ({batch_size}) must be at least 1")
     info = probe_video(video)
     length, side = extractor.spec.frames, extractor.spec.side
-    frame_total = max(1, math.ceil(info.duration * settings.fps - 1e-6))
+    frame_total = max(1, info.frames_at(settings.fps))
     expected = (frame_total - length) // stride + 1 if frame_total >= length else 0
     parameters = {"settings": vars(settings), "layout": None if layout is None else vars(layout), "side": side}
     target = partial = None
@@ -185,7 +184,7 @@ def extract_features(
         if len(pending) == batch_size:
             flush()
     flush()
-    if not done_times or sum(len(times) for times in done_times) == 0:
+    if done == 0:
         raise InputError(video, f"the video ({info.duration:.2f} s) is shorter than one snippet of {length} frames "
                          f"at {settings.fps:g} fps")  # fmt: skip
     result = _result(video, view, extractor, settings, stride, done_times, done_features, parameters)

@@ -79,8 +79,7 @@ class PreprocessingSettings:
     def scaled_for_side(self, side: int) -> PreprocessingSettings:
         """Same framing at the size whose cropped width (or height) is ``side``: frames decoded at
         it need no second scaling to become ``side x side`` snippet frames."""
-        cropped_width = self.width - 2 * round(self.crop_share * self.width)
-        scale = side / max(cropped_width, self.height)
+        scale = side / self.square_side
         return PreprocessingSettings(self.fps, max(2, round(self.width * scale)), max(2, round(self.height * scale)),
                                      self.crop_share)  # fmt: skip
 
@@ -112,9 +111,10 @@ def preprocessed_frames(
         raise InputError(path, f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
     size = (settings.width, settings.height)
     if view == "main":
+        inset = layout.box(settings.width, settings.height) if layout is not None else None
         for frame in read_frames(path, start, end, settings.fps, size):
-            if layout is not None:
-                x0, y0, x1, y1 = layout.box(settings.width, settings.height)
+            if inset is not None:
+                x0, y0, x1, y1 = inset
                 frame.pixels[y0:y1, x0:x1] = 0
             yield frame
         return
@@ -122,14 +122,15 @@ def preprocessed_frames(
         raise InputError(path, "the inset view needs a montage layout")
     # Scale the whole montage so that the inset alone has the output size, then cut it out:
     # one FFmpeg scaling per frame instead of a full-resolution RGB conversion.
-    scaled = (_even(settings.width / layout.width), _even(settings.height / layout.height))
+    scaled = (even_pixels(settings.width / layout.width), even_pixels(settings.height / layout.height))
     x0, y0, _, _ = layout.box(*scaled)
     for frame in read_frames(path, start, end, settings.fps, scaled):
         pixels = np.ascontiguousarray(frame.pixels[y0 : y0 + settings.height, x0 : x0 + settings.width])
         yield DecodedFrame(frame.time, frame.index, pixels)
 
 
-def _even(value: float) -> int:
+def even_pixels(value: float) -> int:
+    """``value`` rounded to an even number of pixels (at least 2), as 4:2:0 video needs."""
     return max(2, int(round(value / 2)) * 2)
 
 
@@ -159,16 +160,12 @@ def snippet_frame(pixels: np.ndarray, side: int = 112, crop_share: float = 0.05)
     crop = round(crop_share * pixels.shape[1])
     cropped = np.ascontiguousarray(pixels[:, crop : pixels.shape[1] - crop] if crop else pixels)
     height, width = cropped.shape[:2]
-    if max(height, width) == side:
-        return square_frame(cropped, 0.0)
-    scale = side / max(height, width)
-    new_width, new_height = max(1, round(width * scale)), max(1, round(height * scale))
-    frame = av.VideoFrame.from_ndarray(cropped, format="rgb24")
-    scaled = frame.reformat(width=new_width, height=new_height, format="rgb24", interpolation="AREA").to_ndarray()
-    square = np.zeros((side, side, 3), dtype=np.uint8)
-    top, left = (side - new_height) // 2, (side - new_width) // 2
-    square[top : top + new_height, left : left + new_width] = scaled
-    return square
+    if max(height, width) != side:
+        scale = side / max(height, width)
+        frame = av.VideoFrame.from_ndarray(cropped, format="rgb24")
+        cropped = frame.reformat(width=max(1, round(width * scale)), height=max(1, round(height * scale)),
+                                 format="rgb24", interpolation="AREA").to_ndarray()  # fmt: skip
+    return square_frame(cropped, 0.0)
 
 
 def preprocess_video(
@@ -190,7 +187,7 @@ def preprocess_video(
     info = probe_video(path)
     views = ("main", "inset") if layout is not None else ("main",)
     written = []
-    expected = int(np.ceil(info.duration * settings.fps)) or None
+    expected = info.frames_at(settings.fps) or None
     for view in views:
         name = f"{path.stem}_{view}.mp4" if layout is not None else f"{path.stem}.mp4"
         target = out_folder / name
