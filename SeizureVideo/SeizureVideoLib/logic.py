@@ -26,7 +26,7 @@ from epilepsy_suite.video.decoding import VideoInfo, probe_video, read_frames
 from epilepsy_suite.video.extractors import EXTRACTORS, FeatureExtractor, load_extractor
 from epilepsy_suite.video.inference import SeizurePrediction, predict_seizure
 from epilepsy_suite.video.models import load_gestures_model
-from epilepsy_suite.video.preprocessing import MontageLayout, even_pixels
+from epilepsy_suite.video.preprocessing import MontageLayout, even_pixels, view_sources
 from vtk.util import numpy_support
 
 from EpilepsySuiteMRML.scene import sequences_logic
@@ -258,7 +258,7 @@ class SeizureVideoLogic:
             info = probe_video(video_path)
         except InputError:
             return None  # the run itself reports the bad file
-        views = 1 + (second_view is not None) + (layout is not None)
+        views = len(view_sources(video_path, second_view, layout))
         snippets = views * info.duration * 15 / 8
         if snippets < SLOW_CPU_SNIPPETS:
             return None

@@ -19,7 +19,7 @@ from epilepsy_suite.video.annotations import (
     read_annotations,
     snippet_labels,
 )
-from epilepsy_suite.video.evaluation import average_precision, binary_metrics, stratified_folds
+from epilepsy_suite.video.evaluation import average_precision, binary_metrics, cross_validate, stratified_folds
 from epilepsy_suite.video.extractors import EXTRACTORS, load_extractor
 from epilepsy_suite.video.features import VideoFeatures, cache_path, extract_features
 from epilepsy_suite.video.inference import estimate_generalisation_time, predict_seizure
@@ -169,6 +169,21 @@ def test_training_resumes_and_the_model_predicts(tmp_path: Path, dataset, extrac
     other = load_extractor("r2plus1d_18", None, side=SIDE)
     with pytest.raises(InputError, match="trained on features of r2plus1d_34_8"):
         predict_seizure(dataset[0].video, whole.best_checkpoint, other, show_bar=False)
+
+
+def test_cross_validation_holds_out_every_seizure_once(tmp_path: Path, dataset, extractor, feature_cache) -> None:
+    items = dataset_features(dataset, extractor, feature_cache, stride=4, show_bar=False)
+    config = GesturesTrainingConfig(segments=4, epochs=2, videos_per_batch=4)
+    result = cross_validate(items, 3, tmp_path, config, curves=True, show_bar=False)
+    assert sorted(row["video"] for row in result.rows) == sorted(str(a.video) for a in dataset)
+    folds = stratified_folds(dataset, 3)
+    assert {row["video"]: row["fold"] for row in result.rows} == {
+        str(a.video): fold for a, fold in zip(dataset, folds, strict=True)
+    }
+    assert all(row["prediction"] == ("TCS" if row["probability"] >= 0.5 else "FOS") for row in result.rows)
+    assert len(result.fold_metrics) == 3 and 0 <= result.metrics["accuracy"] <= 1
+    assert (tmp_path / "predictions.csv").read_text().count("\n") == len(dataset) + 1
+    assert len(list((tmp_path / "curves").glob("*.png"))) == len(items)
 
 
 def test_generalisation_time_is_the_best_step_of_the_curve() -> None:

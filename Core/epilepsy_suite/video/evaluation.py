@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..io import atomic_output
 from ..progress import CancelToken, ProgressCallback
 from .annotations import SeizureAnnotation
-from .models import GesturesModel
+from .models import GesturesModel, load_gestures_model
 from .sampling import SegmentSampler
 from .training import FeatureItem, GesturesTrainingConfig, sequences, train_gestures
 
@@ -146,8 +146,6 @@ def cross_validate(
         fold_progress = None if progress is None else (lambda f, m, k=fold: progress((k + f) / folds, m))
         result = train_gestures(training, validation, out_folder / f"fold_{fold}", config, device, resume=True,
                                 metadata=metadata, progress=fold_progress, cancel=cancel, show_bar=show_bar)  # fmt: skip
-        from .models import load_gestures_model
-
         model, _ = load_gestures_model(result.best_checkpoint, device)
         probabilities = seizure_probabilities(model, test, config.segments)
         fold_rows = []

@@ -25,7 +25,7 @@ from .evaluation import snippet_probabilities
 from .extractors import FeatureExtractor
 from .features import extract_features
 from .models import GesturesModel, load_gestures_model
-from .preprocessing import MontageLayout, PreprocessingSettings
+from .preprocessing import MontageLayout, PreprocessingSettings, view_sources
 from .sampling import SegmentSampler
 
 LOG = logging.getLogger(__name__)
@@ -114,11 +114,7 @@ def predict_seizure(
     segments = segments or training.get("segments", 16)
     settings = PreprocessingSettings(**metadata["settings"]) if "settings" in metadata else PreprocessingSettings()
     stride = metadata.get("stride", 8)
-    sources = [(Path(video), "main")]
-    if layout is not None:
-        sources.append((Path(video), "inset"))
-    if second_view is not None:
-        sources.append((Path(second_view), "main"))
+    sources = view_sources(video, second_view, layout)
     curves, seizure_probabilities, times, names = [], [], None, []
     for index, (path, view) in enumerate(sources):
         view_progress = None if progress is None else (lambda f, m, i=index: progress((i + f) / len(sources), m))

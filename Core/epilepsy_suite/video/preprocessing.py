@@ -92,6 +92,19 @@ class PreprocessingSettings:
 DEFAULT_SETTINGS = PreprocessingSettings()
 
 
+def view_sources(
+    video: str | PathLike[str], second_view: str | PathLike[str] | None = None, layout: MontageLayout | None = None
+) -> list[tuple[Path, str]]:
+    """``(file, view)`` of every camera view of a recording: the main view, the montage's inset
+    when ``layout`` is given, and the other camera's file when ``second_view`` is given."""
+    sources = [(Path(video), "main")]
+    if layout is not None:
+        sources.append((Path(video), "inset"))
+    if second_view is not None:
+        sources.append((Path(second_view), "main"))
+    return sources
+
+
 def preprocessed_frames(
     path: str | PathLike[str],
     view: str = "main",

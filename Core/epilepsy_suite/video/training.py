@@ -29,7 +29,7 @@ from .annotations import SeizureAnnotation, snippet_labels
 from .extractors import FeatureExtractor
 from .features import VideoFeatures, extract_features
 from .models import AGGREGATORS, GesturesModel, save_gestures_model
-from .preprocessing import DEFAULT_SETTINGS, MontageLayout, PreprocessingSettings
+from .preprocessing import DEFAULT_SETTINGS, MontageLayout, PreprocessingSettings, view_sources
 from .sampling import SegmentSampler
 
 LOG = logging.getLogger(__name__)
@@ -75,16 +75,6 @@ def feature_item(annotation: SeizureAnnotation, view: str, features: VideoFeatur
                        torch.from_numpy(labels).float(), seizure.start_times, seizure.snippet_frames, seizure.fps)  # fmt: skip
 
 
-def view_sources(annotation: SeizureAnnotation, layout: MontageLayout | None) -> list[tuple[Path, str]]:
-    """``(file, view)`` pairs of a seizure: both halves of a montage, and/or a second file."""
-    sources = [(annotation.video, "main")]
-    if layout is not None:
-        sources.append((annotation.video, "inset"))
-    if annotation.second_view is not None:
-        sources.append((annotation.second_view, "main"))
-    return sources
-
-
 def dataset_features(
     annotations: Sequence[SeizureAnnotation],
     extractor: FeatureExtractor,
@@ -97,7 +87,11 @@ def dataset_features(
     show_bar: bool = True,
 ) -> list[FeatureItem]:
     """Extract (or read from the cache) the features of every view of every seizure."""
-    jobs = [(annotation, path, view) for annotation in annotations for path, view in view_sources(annotation, layout)]
+    jobs = [
+        (annotation, path, view)
+        for annotation in annotations
+        for path, view in view_sources(annotation.video, annotation.second_view, layout)
+    ]
     items = []
     for annotation, path, view in track(jobs, len(jobs), "videos", progress, cancel, show_bar):
         features = extract_features(path, extractor, view, layout, settings, stride, cache_folder=cache_folder,
