@@ -16,6 +16,7 @@ from ..data import mni_template
 from ..errors import InputError
 from ..geometry import copy_geometry
 from ..io import check_same_grid, read_image, read_label_map, write_image
+from ..registration import register_affine, register_rigid
 
 LOG = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def match_flair_to_t1(
     """FLAIR on the T1 grid: resampled in world space (logged) and optionally rigidly registered."""
     transform: sitk.Transform = sitk.Transform()
     if register:
-        transform = _register(t1, flair, rigid=True)
+        transform = register_rigid(t1, flair)
     try:
         check_same_grid(t1, flair, "T1", flair_name)
         if not register:
@@ -62,28 +63,6 @@ def match_flair_to_t1(
     except InputError as error:
         LOG.info("%s; resampling the FLAIR onto the T1 grid", error)
     return sitk.Resample(flair, t1, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-
-
-def _register(fixed: sitk.Image, moving: sitk.Image, rigid: bool) -> sitk.Transform:
-    """Mattes mutual-information registration (rigid or affine), multi-resolution."""
-    fixed_f, moving_f = sitk.Cast(fixed, sitk.sitkFloat32), sitk.Cast(moving, sitk.sitkFloat32)
-    initial = sitk.CenteredTransformInitializer(
-        fixed_f,
-        moving_f,
-        sitk.Euler3DTransform() if rigid else sitk.AffineTransform(3),
-        sitk.CenteredTransformInitializerFilter.MOMENTS,
-    )
-    method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMattesMutualInformation(32)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(0.05, seed=0)
-    method.SetInterpolator(sitk.sitkLinear)
-    method.SetOptimizerAsRegularStepGradientDescent(2.0, 1e-4, 200, relaxationFactor=0.5)
-    method.SetOptimizerScalesFromPhysicalShift()
-    method.SetShrinkFactorsPerLevel([4, 2, 1])
-    method.SetSmoothingSigmasPerLevel([2, 1, 0])
-    method.SetInitialTransform(initial, inPlace=False)
-    return method.Execute(fixed_f, moving_f)
 
 
 def prepare_subject(
@@ -126,7 +105,7 @@ def prepare_images(
     to_native = None
     if register_to_mni:
         template = mni_template()
-        to_native = _register(template, t1, rigid=False)
+        to_native = register_affine(template, t1)
         t1, flair = (sitk.Resample(image, template, to_native, sitk.sitkLinear, 0.0) for image in (t1, flair))
         if lesion is not None:
             lesion = sitk.Resample(lesion, template, to_native, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
