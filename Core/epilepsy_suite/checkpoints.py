@@ -7,6 +7,8 @@ import csv
 import logging
 import math
 import os
+import pickletools
+import zipfile
 from pathlib import Path
 
 import torch
@@ -38,11 +40,52 @@ def read_checkpoint(
     try:
         payload = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as error:  # torch raises many types for corrupt or foreign files
+        whole = pickled_module_class(path)
+        if whole:
+            raise InputError(path, whole_model_problem(whole)) from None
         raise InputError(path, f"is not a readable PyTorch file ({type(error).__name__})") from None
+    if isinstance(payload, torch.nn.Module):
+        raise InputError(path, whole_model_problem(f"{type(payload).__module__}.{type(payload).__qualname__}"))
     if format_name is not None and (not isinstance(payload, dict) or payload.get("format") != format_name):
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise InputError(path, f"is not a {kind} (format {found!r}, expected {format_name!r})")
     return payload
+
+
+def whole_model_problem(class_name: str) -> str:
+    """The error for a file that holds a whole pickled network instead of its weights."""
+    return (f"holds a whole pickled model ({class_name}, written by torch.save(model)), not its weights: "
+            "save `model.state_dict()` instead (torch.save(model.state_dict(), path)) and give that file")  # fmt: skip
+
+
+def pickled_module_class(path: str | os.PathLike[str]) -> str | None:
+    """``module.Class`` of the network pickled whole in a PyTorch file, or None when it holds none.
+
+    Reads the pickle's opcodes without running them (no code of the file is executed): a
+    ``torch.nn.Module`` pickles as its class followed by its ``__dict__``, which names
+    ``_parameters`` and ``_modules``. Files in the legacy (pre-zip) format give None.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((item for item in archive.namelist() if item.endswith("/data.pkl")), None)
+            data = archive.read(name) if name else b""
+    except (OSError, zipfile.BadZipFile):
+        return None
+    first_class, strings, seen = None, [], set()
+    try:
+        for opcode, argument, _ in pickletools.genops(data):
+            if opcode.name in ("GLOBAL", "INST") and first_class is None:
+                first_class = str(argument).replace(" ", ".")
+            elif opcode.name == "STACK_GLOBAL" and first_class is None and len(strings) >= 2:
+                first_class = f"{strings[-2]}.{strings[-1]}"
+            elif isinstance(argument, str):
+                strings.append(argument)
+                seen.add(argument)
+            if first_class and {"_parameters", "_modules"} <= seen:
+                return first_class
+    except Exception:  # a damaged pickle is reported by torch.load's own error
+        return None
+    return None
 
 
 def load_weights(model: torch.nn.Module, state: dict, path: str | os.PathLike[str], architecture: str) -> None:

@@ -40,7 +40,9 @@ class SeizureAnnotation:
         if not (math.isfinite(self.t0) and math.isfinite(self.t1)) or self.t1 <= self.t0 or self.t0 < 0:
             raise InputError(source, f"onset t0 = {self.t0} s and offset t1 = {self.t1} s: need 0 <= t0 < t1")
         if self.seizure_class == "TCS":
-            if self.tG is None or not self.t0 <= self.tG < self.t1:
+            # tG None: a TCS whose generalisation time is unknown (its snippets then have no label);
+            # annotation files must give it (see read_annotations).
+            if self.tG is not None and not self.t0 <= self.tG < self.t1:
                 raise InputError(source, f"a TCS needs t0 <= tG < t1 (t0 {self.t0}, tG {self.tG}, t1 {self.t1})")
         elif self.tG is not None:
             raise InputError(source, f"a FOS has no generalisation time, but tG = {self.tG} s is given")
@@ -113,6 +115,8 @@ def _annotation(row: dict[str, str], folder: Path) -> SeizureAnnotation:
     if not row["video"]:
         raise ValueError("empty video path")
     second = row.get("second_view") or ""
+    if row["class"].upper() == "TCS" and not row["tG"]:
+        raise ValueError("a TCS needs its generalisation time tG")
     return SeizureAnnotation(
         video=video_path(row["video"]),
         t0=float(row["t0"]),

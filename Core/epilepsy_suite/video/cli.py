@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import InputError
@@ -28,12 +29,14 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     montage.add_argument("--size", type=int, nargs=2, default=(320, 180), metavar=("W", "H"))
 
     extraction = argparse.ArgumentParser(add_help=False)
-    extraction.add_argument("--extractor", choices=sorted(EXTRACTORS), default="r2plus1d_34_8")
+    extraction.add_argument("--extractor", choices=sorted(EXTRACTORS),
+                            help="default: the one the --weights file is named for (r2plus1d_34_clip32_... -> "
+                            "r2plus1d_34_32), else r2plus1d_34_8")  # fmt: skip
     extraction.add_argument("--weights", type=Path, help="extractor weights file (e.g. the published IG-65M "
                             "R(2+1)D-34 checkpoint); without it a random network, for testing only")  # fmt: skip
     extraction.add_argument("--side", type=int, help="extractor input side in pixels (default 112)")
     extraction.add_argument("--stride", type=int, default=8, help="sliding-window step in frames (8)")
-    extraction.add_argument("--cache", type=Path, required=True, help="feature cache folder")
+    extraction.add_argument("--cache", type=Path, help="feature cache folder (required with --annotations)")
 
     synthesize = commands.add_parser("synthesize", parents=[common_parser()],
                                      help="render synthetic seizure videos and their annotations.csv")  # fmt: skip
@@ -56,7 +59,16 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     features.set_defaults(handler=_features)
 
     training = argparse.ArgumentParser(add_help=False)
-    training.add_argument("--annotations", type=Path, required=True, help="CSV: video,t0,tG,t1,patient,class")
+    data = training.add_mutually_exclusive_group(required=True)
+    data.add_argument("--annotations", type=Path, help="CSV: video,t0,tG,t1,patient,class")
+    data.add_argument("--gestures-features", type=Path, metavar="ROOT",
+                      help="the public GESTURES features data set (ROOT/seizures.csv, ROOT/features_fpc_8_fps_15/): "
+                      "train on its precomputed R(2+1)D-34 features instead of videos")  # fmt: skip
+    training.add_argument("--views", nargs="+", choices=("L", "S"), default=["L", "S"],
+                          help="GESTURES features: camera views to use (L, S)")  # fmt: skip
+    training.add_argument("--no-standardise", action="store_true",
+                          help="feed the features as they are (the GESTURES authors' training; default with "
+                          "--gestures-features): no training-set standardisation")  # fmt: skip
     training.add_argument("--out", type=Path, required=True)
     training.add_argument("--segments", type=int, default=16)
     training.add_argument("--gamma", type=float, default=2.0, help="Beta(gamma, gamma) in-segment sampling (2)")
@@ -83,7 +95,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     predict.add_argument("--second-view", type=Path, help="the other camera's file")
     predict.add_argument("--montage", type=float, nargs=4, metavar=("LEFT", "TOP", "WIDTH", "HEIGHT"),
                          help="VIDEO is a montage: also classify its inset view")  # fmt: skip
-    predict.add_argument("--model", type=Path, required=True, help="checkpoint from `video train`")
+    predict.add_argument("--model", type=Path, required=True,
+                         help="checkpoint from `video train`, or a GESTURES authors' Lightning checkpoint")  # fmt: skip
     extractor = predict.add_mutually_exclusive_group(required=True)
     extractor.add_argument("--extractor", type=Path, help="weights of the feature extractor the model was trained on")
     extractor.add_argument("--random-extractor", action="store_true",
@@ -114,11 +127,17 @@ def _device(arguments: argparse.Namespace):
 
 
 def _extractor(arguments: argparse.Namespace):
-    from .extractors import load_extractor
+    from .extractors import extractor_for_weights, load_extractor
 
+    name = arguments.extractor
+    if name is None:
+        named = extractor_for_weights(arguments.weights) if arguments.weights else None
+        name = named or "r2plus1d_34_8"
+        if named:
+            LOG.info("%s is named for %s: using that extractor", arguments.weights, named)
     if arguments.weights is None:
-        LOG.warning("no --weights: the %s extractor is randomly initialised (for testing only)", arguments.extractor)
-    return load_extractor(arguments.extractor, arguments.weights, _device(arguments), side=arguments.side)
+        LOG.warning("no --weights: the %s extractor is randomly initialised (for testing only)", name)
+    return load_extractor(name, arguments.weights, _device(arguments), side=arguments.side)
 
 
 def _synthesize(arguments: argparse.Namespace) -> int:
@@ -144,6 +163,8 @@ def _items(arguments: argparse.Namespace, annotations_path: Path, extractor):
     from .annotations import read_annotations
     from .training import dataset_features
 
+    if arguments.cache is None:
+        raise InputError("video command line", "--cache (feature cache folder) is required with --annotations")
     annotations = read_annotations(annotations_path)
     return dataset_features(annotations, extractor, arguments.cache, _layout(arguments), _settings(arguments),
                             arguments.stride, show_bar=not arguments.quiet)  # fmt: skip
@@ -159,18 +180,38 @@ def _features(arguments: argparse.Namespace) -> int:
 def _config(arguments: argparse.Namespace):
     from .training import GesturesTrainingConfig
 
+    standardise = not (arguments.no_standardise or arguments.gestures_features)
     return GesturesTrainingConfig(segments=arguments.segments, gamma=arguments.gamma, aggregator=arguments.aggregator,
                                   epochs=arguments.epochs, learning_rate=arguments.learning_rate,
-                                  videos_per_batch=arguments.batch_videos, seed=arguments.seed)  # fmt: skip
+                                  videos_per_batch=arguments.batch_videos, seed=arguments.seed,
+                                  standardise=standardise)  # fmt: skip
+
+
+def _training_data(arguments: argparse.Namespace) -> tuple[list, list, dict]:
+    """Training items, validation items and the checkpoint metadata, from videos or the GESTURES features."""
+    from .training import feature_metadata
+
+    if arguments.gestures_features:
+        from .gestures_dataset import read_gestures_features
+        from .models import LIGHTNING_METADATA
+
+        if getattr(arguments, "validation", None):
+            raise InputError(arguments.validation, "--validation needs --annotations (videos), not --gestures-features")
+        items = read_gestures_features(arguments.gestures_features, views=arguments.views, cache_folder=arguments.cache,
+                                       show_bar=not arguments.quiet)  # fmt: skip
+        metadata = {**LIGHTNING_METADATA, "source": f"GESTURES features data set {arguments.gestures_features}",
+                    "stride": 8, "settings": asdict(_settings(arguments))}  # fmt: skip
+        return items, [], metadata
+    extractor = _extractor(arguments)
+    training = _items(arguments, arguments.annotations, extractor)
+    validation = _items(arguments, arguments.validation, extractor) if getattr(arguments, "validation", None) else []
+    return training, validation, feature_metadata(extractor, _settings(arguments), arguments.stride, _layout(arguments))
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    from .training import feature_metadata, train_gestures
+    from .training import train_gestures
 
-    extractor = _extractor(arguments)
-    training = _items(arguments, arguments.annotations, extractor)
-    validation = _items(arguments, arguments.validation, extractor) if arguments.validation else []
-    metadata = feature_metadata(extractor, _settings(arguments), arguments.stride, _layout(arguments))
+    training, validation, metadata = _training_data(arguments)
     result = train_gestures(training, validation, arguments.out, _config(arguments), _device(arguments),
                             resume=not arguments.no_resume, metadata=metadata, show_bar=not arguments.quiet)  # fmt: skip
     print(f"best checkpoint: {result.best_checkpoint} (epoch {result.best_epoch + 1})")
@@ -179,11 +220,8 @@ def _train(arguments: argparse.Namespace) -> int:
 
 def _evaluate(arguments: argparse.Namespace) -> int:
     from .evaluation import cross_validate
-    from .training import feature_metadata
 
-    extractor = _extractor(arguments)
-    items = _items(arguments, arguments.annotations, extractor)
-    metadata = feature_metadata(extractor, _settings(arguments), arguments.stride, _layout(arguments))
+    items, _, metadata = _training_data(arguments)
     result = cross_validate(items, arguments.folds, arguments.out, _config(arguments), _device(arguments),
                             seed=arguments.seed, metadata=metadata, curves=True, show_bar=not arguments.quiet)  # fmt: skip
     metrics = result.metrics
@@ -205,7 +243,7 @@ def _predict(arguments: argparse.Namespace) -> int:
     if "extractor" not in metadata:
         raise InputError(arguments.model, "the checkpoint does not say which feature extractor it was trained on")
     weights = None if arguments.random_extractor else arguments.extractor
-    extractor = load_extractor(metadata["extractor"], weights, device, side=metadata.get("side"))
+    extractor = load_extractor(metadata["extractor"], weights, device, side=metadata.get("side"), model=arguments.model)
     layout = None
     if arguments.montage:
         from .preprocessing import MontageLayout

@@ -15,11 +15,19 @@ spatial conv, batch norm, temporal conv), ``layer{1-4}.{block}.conv{1,2}.1.*`` (
 it), ``layer{2-4}.0.downsample.{0,1}.*`` and ``fc.*``. A checkpoint may be a plain state dict or a
 dict holding it under ``state_dict`` or ``model``; ``module.`` prefixes (DataParallel) are
 removed and ``fc.*`` is ignored, since only the 512 pooled features are used.
+
+The published R(2+1)D-34 files for 8- and 32-frame clips have identical tensor shapes; only
+their names tell them apart (moabitcoin/ig65m-pytorch release files
+``r2plus1d_34_clip8_ig65m_from_scratch-*.pth``, ``r2plus1d_34_clip32_ig65m_from_scratch-*.pth``,
+``r2plus1d_34_clip8_ft_kinetics_from_ig65m-*.pth``, ``r2plus1d_34_clip32_ft_kinetics_from_ig65m-*.pth``).
+:func:`weights_clip_frames` reads that name, :func:`extractor_for_weights` picks the matching
+extractor, and :func:`load_extractor` refuses a file whose name says the other clip length.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
@@ -188,6 +196,47 @@ class FeatureExtractor:
         return self.network.features(self.prepare(snippets)).float().cpu()
 
 
+_CLIP_PATTERN = re.compile(r"(?:^|[^a-z0-9])clip[_-]?(\d+)(?![0-9])", re.IGNORECASE)
+
+
+def weights_clip_frames(path: str | PathLike[str]) -> int | None:
+    """Frames per clip that a weights file's name states (``...clip8...`` -> 8), or None."""
+    match = _CLIP_PATTERN.search(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def extractor_for_weights(path: str | PathLike[str]) -> str | None:
+    """The extractor (:data:`EXTRACTORS` name) a published R(2+1)D-34 file is for, from its
+    name: ``r2plus1d_34_clip32_...pth`` -> ``"r2plus1d_34_32"``; None when the name does not say."""
+    frames = weights_clip_frames(path)
+    name = f"r2plus1d_34_{frames}"
+    return name if frames is not None and name in EXTRACTORS else None
+
+
+def check_weights_name(path: str | PathLike[str], name: str, model: str | PathLike[str] | None = None) -> None:
+    """Refuse an R(2+1)D-34 weights file whose name states another clip length than extractor ``name``.
+
+    The 8- and 32-frame files have the same tensor shapes, so the name is the only evidence.
+    ``model``: the GESTURES checkpoint that fixed the extractor (the hint then asks for the
+    other file rather than the other extractor).
+
+    Raises:
+        InputError: naming ``path``, the two clip lengths and what to do.
+    """
+    spec = EXTRACTORS.get(name)
+    frames = weights_clip_frames(path)
+    if spec is None or spec.architecture != "r2plus1d_34" or frames is None or frames == spec.frames:
+        return
+    what = f"is a {frames}-frame (clip{frames}) R(2+1)D-34 file"
+    if model is None:
+        other = extractor_for_weights(path)
+        choose = f"choose {other} or " if other else ""
+        raise InputError(path, f"{what} but the {spec.frames}-frame extractor was chosen ({name}): "
+                         f"{choose}give the clip{spec.frames} file")  # fmt: skip
+    raise InputError(path, f"{what} but the model {Path(model).name} was trained on {spec.frames}-frame features "
+                     f"({name}): give the clip{spec.frames} file")  # fmt: skip
+
+
 def _state_dict_of(payload: object, path: Path) -> dict[str, torch.Tensor]:
     if isinstance(payload, dict):
         for key in ("state_dict", "model"):
@@ -205,20 +254,26 @@ def load_extractor(
     device: torch.device | str = "cpu",
     seed: int = 0,
     side: int | None = None,
+    model: str | PathLike[str] | None = None,
 ) -> FeatureExtractor:
     """The extractor ``name`` (see :data:`EXTRACTORS`) with the weights of file ``weights``.
 
     ``weights=None`` gives a randomly initialised network (seeded): its features only serve
     tests, smoke runs and the synthetic experiments, never clinical use. ``side`` overrides the
-    input size (112 px): smaller inputs trade accuracy for speed on a CPU.
+    input size (112 px): smaller inputs trade accuracy for speed on a CPU. ``model``: the
+    GESTURES checkpoint that fixed ``name`` (only used in error messages).
 
     Raises:
-        InputError: unknown name, unreadable file, or weights that do not fit the architecture
-            (the message lists missing and unexpected keys).
+        InputError: unknown name, unreadable file, a whole pickled model instead of a state dict,
+            an R(2+1)D-34 file named for the other clip length (``clip8`` / ``clip32``, see
+            :func:`check_weights_name`), or weights that do not fit the architecture (the
+            message lists missing and unexpected keys).
     """
     if name not in EXTRACTORS:
         raise InputError("feature extractor", f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTORS)}")
     spec = EXTRACTORS[name] if side is None else replace(EXTRACTORS[name], side=side)
+    if weights is not None and Path(weights).is_file():
+        check_weights_name(weights, name, model)  # before building the network: the name is enough
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = ARCHITECTURES[spec.architecture]()

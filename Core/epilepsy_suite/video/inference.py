@@ -100,7 +100,9 @@ def predict_seizure(
     """Classify the seizure recorded in ``video`` (and ``second_view``, or the montage's inset).
 
     Args:
-        model: a checkpoint of ``video train`` (or a loaded :class:`GesturesModel`).
+        model: a checkpoint of ``video train`` or of the GESTURES authors (or a loaded
+            :class:`GesturesModel`). A model without a snippet classifier (the authors') gives a
+            NaN curve and no generalisation time.
         extractor: the feature extractor the model was trained on.
         segments: sequence length; default the one the model was trained with.
     """
@@ -121,7 +123,10 @@ def predict_seizure(
         features = extract_features(path, extractor, view, layout, settings, stride, cache_folder=cache_folder,
                                     progress=view_progress, cancel=cancel, show_bar=show_bar)  # fmt: skip
         tensor = torch.from_numpy(features.features)
-        curves.append(snippet_probabilities(network, tensor))
+        if network.has_snippet_classifier:
+            curves.append(snippet_probabilities(network, tensor))
+        else:  # e.g. the GESTURES authors' checkpoints: a seizure classifier only, no curve
+            curves.append(np.full(len(tensor), np.nan, dtype=np.float32))
         positions = SegmentSampler(segments, math.inf)(len(tensor))
         with torch.no_grad():
             logit = network.seizure_logits(tensor[torch.from_numpy(positions)][None].to(device))
@@ -141,8 +146,11 @@ def predict_seizure(
         segment_rows.append({"segment": number + 1, "start_s": float(times[first] - step / 2),
                              "end_s": float(times[min(last, length - 1)] + step / 2),
                              "snippet_s": float(times[centre]), "probability": float(probability[centre])})  # fmt: skip
+    curve_known = bool(np.isfinite(probability).all())
     generalisation = (
-        estimate_generalisation_time(times, probability, threshold) if seizure_probability >= threshold else None
+        estimate_generalisation_time(times, probability, threshold)
+        if seizure_probability >= threshold and curve_known
+        else None
     )
     return SeizurePrediction(times, probability, curves, seizure_probability, seizure_probabilities, generalisation,
                              segment_rows, threshold, names)  # fmt: skip

@@ -39,7 +39,9 @@ LOG = logging.getLogger(__name__)
 class FeatureItem:
     """One view of one annotated seizure: features of the snippets within ``t0..t1``.
 
-    ``features`` ``(N, F)`` float32, ``labels`` ``(N,)`` float (eq. 2.1), ``start_times`` (s).
+    ``features`` ``(N, F)`` float32, ``labels`` ``(N,)`` float (eq. 2.1; NaN for the snippets of a
+    TCS whose generalisation time is unknown: they train the seizure classifier only),
+    ``start_times`` (s).
     """
 
     annotation: SeizureAnnotation
@@ -70,9 +72,29 @@ class FeatureItem:
 def feature_item(annotation: SeizureAnnotation, view: str, features: VideoFeatures) -> FeatureItem:
     """Restrict ``features`` to the seizure ``t0..t1`` and label each snippet (eq. 2.1)."""
     seizure = features.within(annotation.t0, annotation.t1)
-    labels = snippet_labels(seizure.start_times, seizure.snippet_frames, seizure.fps, annotation.tG)
-    return FeatureItem(annotation, view, torch.from_numpy(seizure.features).float(),
-                       torch.from_numpy(labels).float(), seizure.start_times, seizure.snippet_frames, seizure.fps)  # fmt: skip
+    return labelled_item(annotation, view, torch.from_numpy(seizure.features), seizure.start_times,
+                         seizure.snippet_frames, seizure.fps)  # fmt: skip
+
+
+def labelled_item(
+    annotation: SeizureAnnotation, view: str, features: torch.Tensor, start_times: np.ndarray, snippet_frames: int,
+    fps: float,
+) -> FeatureItem:  # fmt: skip
+    """A :class:`FeatureItem` with its snippet labels (eq. 2.1); NaN labels for a TCS without ``tG``."""
+    if annotation.label == 1 and annotation.tG is None:
+        labels = np.full(len(start_times), np.nan)
+    else:
+        labels = snippet_labels(start_times, snippet_frames, fps, annotation.tG)
+    return FeatureItem(annotation, view, features.float(), torch.from_numpy(labels).float(),
+                       np.asarray(start_times, dtype=float), snippet_frames, fps)  # fmt: skip
+
+
+def _known_snippets(items: Sequence[FeatureItem]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features ``(M, F)`` and labels ``(M,)`` of the snippets whose label is known."""
+    features = torch.cat([item.features for item in items])
+    labels = torch.cat([item.labels for item in items])
+    known = ~torch.isnan(labels)
+    return features[known], labels[known]
 
 
 def dataset_features(
@@ -116,6 +138,7 @@ class GesturesTrainingConfig:
     videos_per_batch: int = 64
     snippet_batch: int = 1024
     seed: int = 0
+    standardise: bool = True  # False: features as they are (the GESTURES authors' training)
 
     def __post_init__(self) -> None:
         if self.aggregator not in AGGREGATORS:
@@ -164,10 +187,13 @@ def validation_losses(
     labels = torch.tensor([item.label for item in items], dtype=torch.float32, device=device)
     logits = model.seizure_logits(sequences(items, centre).to(device))
     seizure_loss = nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=seizure_weight)
-    snippets = torch.cat([item.features for item in items]).to(device)
-    snippet_labels_ = torch.cat([item.labels for item in items]).to(device)
-    snippet_loss = nn.functional.binary_cross_entropy_with_logits(
-        model.snippet_logits(snippets), snippet_labels_, pos_weight=snippet_weight
+    snippets, snippet_labels_ = _known_snippets(items)
+    snippet_loss = (
+        nn.functional.binary_cross_entropy_with_logits(
+            model.snippet_logits(snippets.to(device)), snippet_labels_.to(device), pos_weight=snippet_weight
+        )
+        if len(snippets)
+        else torch.tensor(math.nan)
     )
     accuracy = float(((logits > 0).float() == labels).float().mean())
     return {"val_loss": float(seizure_loss), "val_snippet_loss": float(snippet_loss), "val_accuracy": accuracy}
@@ -198,7 +224,8 @@ def train_gestures(
     device = torch.device(device)
     torch.manual_seed(config.seed)
     model = GesturesModel(training[0].features.shape[1], config.aggregator, config.hidden)
-    model.set_standardisation(torch.cat([item.features for item in training]))
+    if config.standardise:
+        model.set_standardisation(torch.cat([item.features for item in training]))
     model.to(device)
     optimizer = torch.optim.AdamW(
         [{"params": model.seizure.parameters(), "lr": config.learning_rate},
@@ -213,8 +240,7 @@ def train_gestures(
     best_epoch = state.get("best_epoch", -1)
     labels = torch.tensor([item.label for item in training], dtype=torch.float32)
     seizure_weight = _class_weight(labels).to(device)
-    pool = torch.cat([item.features for item in training])
-    pool_labels = torch.cat([item.labels for item in training])
+    pool, pool_labels = _known_snippets(training)
     snippet_weight = _class_weight(pool_labels).to(device)
     extra = {"metadata": metadata or {}, "training": asdict(config)}
     for epoch in track(range(start, config.epochs), config.epochs - start, "epochs", progress, cancel, show_bar):
@@ -230,9 +256,14 @@ def train_gestures(
                 model.seizure_logits(sequences(batch, sampler).to(device)), batch_labels, pos_weight=seizure_weight
             )
             chosen = torch.from_numpy(rng.integers(0, len(pool), min(config.snippet_batch, len(pool))))
-            snippet_loss = nn.functional.binary_cross_entropy_with_logits(
-                model.snippet_logits(pool[chosen].to(device)), pool_labels[chosen].to(device), pos_weight=snippet_weight
-            )
+            snippet_loss = (
+                nn.functional.binary_cross_entropy_with_logits(
+                    model.snippet_logits(pool[chosen].to(device)), pool_labels[chosen].to(device),
+                    pos_weight=snippet_weight,
+                )
+                if len(pool)
+                else torch.zeros((), device=device)
+            )  # fmt: skip
             optimizer.zero_grad(set_to_none=True)
             (seizure_loss + snippet_loss).backward()
             optimizer.step()
