@@ -284,3 +284,19 @@ def test_panel_choices_match_the_logic() -> None:
     }
     assert constants["EXTRACTOR_NAMES"] == list(EXTRACTOR_NAMES)
     assert constants["INSET_CORNERS"] == list(INSET_CORNERS)
+
+
+def test_the_gestures_authors_lightning_checkpoint_runs_in_the_logic(mrml_scene, tmp_path) -> None:
+    # Their classifier: BLSTM(512, 64) -> Linear(128, 2), saved by Lightning under `model.`.
+    lstm, fc = torch.nn.LSTM(512, 64, batch_first=True, bidirectional=True), torch.nn.Linear(128, 2)
+    state = {f"model.lstm.{key}": value for key, value in lstm.state_dict().items()}
+    state.update({f"model.fc.{key}": value for key, value in fc.state_dict().items()})
+    checkpoint = tmp_path / "epoch=12.ckpt"
+    torch.save({"epoch": 12, "state_dict": state, "pytorch-lightning_version": "0.8.5"}, checkpoint)
+    extractor = load_extractor("r2plus1d_34_8", None, "cpu", side=32)  # the extractor their features came from
+    logic = SeizureVideoLogic(mrml_scene)
+    result = logic.predict(CARPHONE, checkpoint, extractor, device="cpu", output_name="lightning")
+    assert 0 <= result.prediction.seizure_probability <= 1
+    assert np.isnan(_column(result.curve_table_node, "probability")).all()  # their file has no snippet classifier
+    rows = {row["item"]: row["value"] for row in records_from_table_node(result.results_node)}
+    assert rows["P(TCS), views averaged"] == pytest.approx(result.prediction.seizure_probability)
