@@ -198,6 +198,9 @@ def test_video_train_runs_on_the_features_data_set(gestures_root: Path, tmp_path
             torch.stack([item.features[torch.from_numpy(centre(len(item)))] for item in items])
         )
     assert ((logits > 0).long().tolist()) == [item.label for item in items]  # separable fake data is learnt
+
+
+def test_video_evaluate_runs_on_the_features_data_set(gestures_root: Path, tmp_path: Path) -> None:
     assert cli_main(["video", "evaluate", "--gestures-features", str(gestures_root), "--out", str(tmp_path / "cv"),
                      "--folds", "3", "--segments", "4", "--epochs", "1", "--quiet", "--device", "cpu"]) == 0  # fmt: skip
     assert (tmp_path / "cv" / "predictions.csv").is_file()
