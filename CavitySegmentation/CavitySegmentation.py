@@ -198,8 +198,8 @@ class CavitySegmentationTest(ScriptedLoadableModuleTest):
         import SimpleITK as sitk
         import torch
         from CavitySegmentationLib.logic import CavitySegmentationLogic
+        from epilepsy_suite.cavity.checkpoint import save_checkpoint
         from epilepsy_suite.cavity.model import CavityUNet
-        from epilepsy_suite.cavity.training import save_checkpoint
 
         from EpilepsySuiteMRML.volumes import volume_node_from_sitk
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import SimpleITK as sitk
+from epilepsy_suite.cavity.checkpoint import load_cavity_model
 from epilepsy_suite.cavity.evaluation import resected_structures
-from epilepsy_suite.cavity.inference import CavityPrediction, load_cavity_model, predict_cavity
+from epilepsy_suite.cavity.inference import CavityPrediction, predict_cavity
 from epilepsy_suite.data import LabelTable, as_neuromorphometrics, make_label
 from epilepsy_suite.device import resolve_device
 from epilepsy_suite.errors import InputError

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from epilepsy_suite.cavity.checkpoint import load_cavity_model
 from epilepsy_suite.cavity.evaluation import cavity_metrics, dice, hausdorff95, median_iqr, resected_structures
-from epilepsy_suite.cavity.inference import coefficient_of_quartile_variation, load_cavity_model, predict_cavity
+from epilepsy_suite.cavity.inference import coefficient_of_quartile_variation, predict_cavity
 from epilepsy_suite.cavity.training import CavityTrainingConfig, make_subject, train_cavity
 from epilepsy_suite.cli import main as cli_main
 from epilepsy_suite.data import mni_template, neuromorphometrics_parcellation
@@ -81,12 +82,15 @@ def test_cli_predict_loads_the_checkpoint_with_tta(trained, template_3mm, tmp_pa
 def test_tta_outputs(trained, template_3mm):
     model, landmarks = load_cavity_model(trained[0].best_checkpoint)
     template = template_3mm[0]
-    prediction = predict_cavity(model, template, landmarks, tta_iterations=4)
-    assert prediction.std is not None and prediction.std.GetSize() == template.GetSize()
-    assert len(prediction.soft_volumes_ml) == 4
-    assert prediction.uncertainty == pytest.approx(coefficient_of_quartile_variation(prediction.soft_volumes_ml))
-    probability = sitk.GetArrayFromImage(prediction.probability)
-    assert probability.min() >= 0 and probability.max() <= 1
+    assert model.spacing_mm == pytest.approx(3.0)  # recorded from the training images: no resampling here
+    # resseg's TTA averages the plain prediction and n augmented ones; the thesis' n augmented ones.
+    for mode, count in (("published", 5), ("thesis", 4)):
+        prediction = predict_cavity(model, template, landmarks, tta_iterations=4, tta_mode=mode)
+        assert prediction.std is not None and prediction.std.GetSize() == template.GetSize()
+        assert len(prediction.soft_volumes_ml) == count
+        assert prediction.uncertainty == pytest.approx(coefficient_of_quartile_variation(prediction.soft_volumes_ml))
+        probability = sitk.GetArrayFromImage(prediction.probability)
+        assert probability.min() >= 0 and probability.max() <= 1
     plain = predict_cavity(model, template, landmarks)
     assert plain.std is None and plain.uncertainty is None
 

@@ -10,8 +10,8 @@ import torch
 pytest.importorskip("slicer")
 
 from CavitySegmentationLib.logic import CavitySegmentationLogic  # noqa: E402
+from epilepsy_suite.cavity.checkpoint import save_checkpoint  # noqa: E402
 from epilepsy_suite.cavity.model import CavityUNet  # noqa: E402
-from epilepsy_suite.cavity.training import save_checkpoint  # noqa: E402
 from epilepsy_suite.errors import InputError  # noqa: E402
 
 from EpilepsySuiteMRML.segmentations import segment_ids_by_label  # noqa: E402

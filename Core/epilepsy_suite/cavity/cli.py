@@ -161,8 +161,9 @@ def _finetune(arguments: argparse.Namespace) -> int:
 
 def _predict(arguments: argparse.Namespace) -> int:
     from ..io import read_image, read_label_map, write_image
+    from .checkpoint import load_cavity_model
     from .evaluation import resected_structures
-    from .inference import load_cavity_model, predict_cavity
+    from .inference import predict_cavity
 
     device = _device(arguments)
     model, landmarks = load_cavity_model(arguments.model, device)
@@ -192,8 +193,9 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     import SimpleITK as sitk
 
     from ..geometry import torchio_to_sitk
+    from .checkpoint import load_cavity_model
     from .evaluation import cavity_metrics, summarise
-    from .inference import load_cavity_model, predict_cavity
+    from .inference import predict_cavity
     from .training import read_subject_table
 
     device = _device(arguments)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -17,30 +15,10 @@ from scipy import ndimage
 from ..errors import InputError
 from ..geometry import sitk_to_torchio, torchio_to_sitk
 from ..progress import CancelToken
-from .augmentation import SHAPE_MULTIPLE, preprocessing, tta_transform
+from .augmentation import preprocessing, tta_transform
 from .model import CavityUNet
 
 LOG = logging.getLogger(__name__)
-
-
-def load_cavity_model(
-    path: str | os.PathLike[str], device: torch.device | str = "cpu"
-) -> tuple[CavityUNet, np.ndarray | None]:
-    """The U-Net and the histogram landmarks of a checkpoint written by ``cavity train``.
-
-    Raises:
-        InputError: the file is missing, not a torch checkpoint, or not a cavity U-Net checkpoint.
-    """
-    from ..checkpoints import load_weights, read_checkpoint
-    from .training import CHECKPOINT_FORMAT
-
-    path = Path(path) if path else Path("")
-    missing = "the cavity model file does not exist (train one with `cavity train`)"
-    payload = read_checkpoint(path, missing, CHECKPOINT_FORMAT, kind="cavity U-Net checkpoint")
-    model = CavityUNet(**payload["config"])
-    load_weights(model, payload["state_dict"], path, "cavity U-Net")
-    landmarks = payload.get("landmarks")
-    return model.to(device).eval(), None if landmarks is None else np.asarray(landmarks)
 
 
 @dataclass
@@ -70,17 +48,78 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == (int(np.argmax(sizes)) + 1)
 
 
+SPACING_TOLERANCE_MM = 0.1  # resseg resamples only when a spacing differs from 1 mm by more than this
+CROP_MULTIPLE = 8  # resseg crops every axis to a multiple of 8 before the forward pass
+TTA_MODES = ("published", "thesis")
+
+
+@dataclass(frozen=True)
+class NetworkGrid:
+    """Where the network sees the image: the input reoriented to RAS+ (canonical), resampled to
+    1 mm when needed, or resampled into a template space through ``to_image`` (template points ->
+    image points, as a SimpleITK registration of the image to the template returns)."""
+
+    template: sitk.Image | None = None
+    to_image: sitk.Transform | None = None
+
+    def __post_init__(self) -> None:
+        if (self.template is None) != (self.to_image is None):
+            raise ValueError("a template grid needs both the template and the transform")
+
+
+def network_input(
+    image: sitk.Image,
+    landmarks: np.ndarray | None,
+    grid: NetworkGrid = NetworkGrid(),
+    spacing_mm: float | None = 1.0,
+) -> tuple[tio.ScalarImage, tuple[slice, slice, slice]]:
+    """The preprocessed image on the network's grid (uncropped), and the crop the network sees.
+
+    resseg's published order: canonical RAS+ orientation, histogram standardisation (when
+    ``landmarks`` are given), z-normalisation over the voxels above the mean, then B-spline
+    resampling (to ``spacing_mm``, 1 mm for resseg's network, when any spacing differs from it by
+    more than 0.1 mm, or onto ``grid.template``); the crop trims every axis to a multiple of 8
+    (centred, by TorchIO's rule).
+    """
+    converted = sitk_to_torchio(image)
+    if converted.data.shape[0] != 1:
+        raise InputError("postoperative T1", f"expected one channel, got {converted.data.shape[0]}")
+    subject = tio.Subject(image=tio.ScalarImage(tensor=converted.data.float(), affine=converted.affine))
+    steps: list[tio.Transform] = [tio.ToCanonical(), *preprocessing(landmarks)]
+    spacing = np.asarray(image.GetSpacing())
+    off_grid = spacing_mm is not None and bool(np.any(np.abs(spacing - spacing_mm) > SPACING_TOLERANCE_MM))
+    if grid.template is None and off_grid:
+        steps.append(tio.Resample(spacing_mm, image_interpolation="bspline"))
+    prepared = tio.Compose(steps)(subject)["image"]
+    if grid.template is not None:
+        moving = torchio_to_sitk(prepared)
+        resampled = sitk.Resample(
+            moving, grid.template, grid.to_image, sitk.sitkBSpline, float(prepared.data.min()), sitk.sitkFloat32
+        )
+        prepared = sitk_to_torchio(resampled)
+    shape = prepared.data.shape[1:]
+    if any(size < CROP_MULTIPLE for size in shape):
+        raise InputError("postoperative T1", f"is too small for the network ({tuple(shape)} voxels)")
+    crop = []
+    for size in shape:
+        excess = size % CROP_MULTIPLE
+        start = int(np.ceil(excess / 2))
+        crop.append(slice(start, size - (excess - start)))
+    return prepared, (crop[0], crop[1], crop[2])
+
+
 @torch.no_grad()
 def _forward(model: CavityUNet, tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Cavity probability (X, Y, Z) of a preprocessed (1, X, Y, Z) tensor; pads to a multiple of 4."""
-    shape = tensor.shape[1:]
-    padded = [int(np.ceil(size / SHAPE_MULTIPLE) * SHAPE_MULTIPLE) for size in shape]
-    pad = []
-    for size, target in zip(reversed(shape), reversed(padded), strict=True):
-        pad += [0, target - size]
-    batch = torch.nn.functional.pad(tensor[None].float(), pad, mode="replicate").to(device)
-    probability = torch.softmax(model(batch).float(), dim=1)[0, 1]
-    return probability[: shape[0], : shape[1], : shape[2]].cpu()
+    """Cavity probability (X, Y, Z) of a preprocessed (1, X, Y, Z) tensor whose sizes fit the network."""
+    batch = tensor[None].float().to(device)
+    with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+        logits = model(batch)
+    return torch.softmax(logits.float(), dim=1)[0, 1].cpu()
+
+
+def _published_tta() -> tio.Compose:
+    """resseg's test-time augmentation: a random flip and a random affine (TorchIO defaults), B-spline."""
+    return tio.Compose([tio.RandomFlip(), tio.RandomAffine(image_interpolation="bspline")])
 
 
 def predict_cavity(
@@ -90,65 +129,97 @@ def predict_cavity(
     device: torch.device | str = "cpu",
     tta_iterations: int = 0,
     threshold: float = 0.5,
-    keep_largest_component: bool = False,
+    keep_largest_component: bool = True,
     seed: int = 0,
     progress: Callable[[float, str], None] | None = None,
     cancel: CancelToken | None = None,
+    tta_mode: str = "published",
+    grid: NetworkGrid = NetworkGrid(),
 ) -> CavityPrediction:
-    """Segment the cavity of a postoperative T1 (any grid; outputs on that grid).
+    """Segment the cavity of a postoperative T1 (any grid and orientation; outputs on that grid).
 
-    With ``tta_iterations`` = n > 0 the probability is the mean of n predictions of randomly
-    transformed copies, each mapped back to the input space (intensity + invertible spatial
-    transforms); ``std`` is their voxel-wise standard deviation and ``uncertainty`` the CQV of
-    their soft volumes.
+    resseg's published inference: the image is prepared by :func:`network_input`, the whole
+    volume goes through the network once, the cavity probability is thresholded at ``threshold``
+    and (by default) only its largest component is kept, on the network's grid; the mask is then
+    resampled onto the input grid (nearest neighbour) and the probability too (linear).
+
+    With ``tta_iterations`` = n > 0 the probability is the mean of several predictions, each
+    mapped back with the inverse of its spatial transform (linear): ``tta_mode`` ``"published"``
+    (resseg) averages the plain prediction and n predictions of randomly flipped and affinely
+    transformed copies; ``"thesis"`` (section 4.2.1.3) averages n predictions of copies with random
+    intensity and spatial changes. ``std`` is the voxel-wise standard deviation of the
+    predictions and ``uncertainty`` the coefficient of quartile variation of their soft volumes.
+
+    Raises:
+        InputError: a negative iteration count, an unknown TTA mode, a threshold outside (0, 1),
+            an image with several channels or too small for the network.
     """
     if tta_iterations < 0:
         raise InputError("TTA iterations", f"must be 0 or more, not {tta_iterations}")
+    if tta_mode not in TTA_MODES:
+        raise InputError("TTA mode", f"must be one of {TTA_MODES}, not {tta_mode!r}")
+    if not 0.0 < threshold < 1.0:
+        raise InputError("threshold", f"must be between 0 and 1, not {threshold}")
     device = torch.device(device)
     model = model.to(device).eval()
-    converted = sitk_to_torchio(image)
-    if converted.data.shape[0] != 1:
-        raise InputError("postoperative T1", f"expected one channel, got {converted.data.shape[0]}")
-    affine = converted.affine
-    subject = tio.Subject(image=tio.ScalarImage(tensor=converted.data.float(), affine=affine))
-    subject = tio.Compose(preprocessing(landmarks))(subject)
-    voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
-    if tta_iterations == 0:
-        probability = _forward(model, subject["image"].data, device).numpy()
-        samples = None
-    else:
+    prepared, crop = network_input(image, landmarks, grid, model.spacing_mm)
+    cropped_image = tio.ScalarImage(
+        tensor=prepared.data[(slice(None), *crop)], affine=_cropped_affine(prepared.affine, crop)
+    )
+    subject = tio.Subject(image=cropped_image)
+    samples: list[np.ndarray] = []
+    if tta_iterations == 0 or tta_mode == "published":
+        samples.append(_forward(model, subject["image"].data, device).numpy())
+    if tta_iterations:
         torch.manual_seed(seed)
-        samples = []
+        augment = _published_tta() if tta_mode == "published" else tta_transform()
         for index in range(tta_iterations):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            transformed = tta_transform()(subject)
+            transformed = augment(subject)
             predicted = _forward(model, transformed["image"].data, device)
             samples.append(tta_inverse(transformed, predicted))
             if progress is not None:
                 progress((index + 1) / tta_iterations, f"test-time augmentation {index + 1}/{tta_iterations}")
-        stack = np.stack(samples)
-        probability = stack.mean(axis=0)
+    stack = np.stack(samples)
+    cropped = stack.mean(axis=0)
+    probability = np.zeros(prepared.data.shape[1:], dtype=np.float32)
+    probability[crop] = cropped
     mask = probability >= threshold
     if keep_largest_component:
         mask = largest_component(mask)
-
-    def to_image(array: np.ndarray, pixel) -> sitk.Image:
-        return sitk.Cast(torchio_to_sitk(torch.from_numpy(array[None].astype(np.float32)), affine), pixel)
-
+    network_affine = prepared.affine
+    native_probability = _to_input_grid(probability, network_affine, image, grid, sitk.sitkLinear, sitk.sitkFloat32)
+    native_mask = _to_input_grid(mask, network_affine, image, grid, sitk.sitkNearestNeighbor, sitk.sitkUInt8)
+    voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
     result = CavityPrediction(
-        probability=to_image(probability, sitk.sitkFloat32),
-        mask=to_image(mask.astype(np.float32), sitk.sitkUInt8),
-        volume_ml=float(mask.sum()) * voxel_ml,
+        probability=native_probability,
+        mask=native_mask,
+        volume_ml=float(np.count_nonzero(sitk.GetArrayViewFromImage(native_mask))) * voxel_ml,
     )
-    for output in (result.probability, result.mask):
-        output.CopyInformation(image)
-    if samples is not None:
-        result.std = to_image(stack.std(axis=0), sitk.sitkFloat32)
-        result.std.CopyInformation(image)
-        result.soft_volumes_ml = [float(sample.sum()) * voxel_ml for sample in samples]
+    if tta_iterations:
+        spread = np.zeros_like(probability)
+        spread[crop] = stack.std(axis=0)
+        result.std = _to_input_grid(spread, network_affine, image, grid, sitk.sitkLinear, sitk.sitkFloat32)
+        network_voxel_ml = float(np.prod(prepared.spacing)) / 1000.0
+        result.soft_volumes_ml = [float(sample.sum()) * network_voxel_ml for sample in samples]
         result.uncertainty = coefficient_of_quartile_variation(result.soft_volumes_ml)
     return result
+
+
+def _cropped_affine(affine: np.ndarray, crop: tuple[slice, slice, slice]) -> np.ndarray:
+    shifted = np.array(affine, dtype=np.float64)
+    shifted[:3, 3] = affine[:3, :3] @ np.array([part.start for part in crop], dtype=np.float64) + affine[:3, 3]
+    return shifted
+
+
+def _to_input_grid(
+    array_xyz: np.ndarray, affine: np.ndarray, reference: sitk.Image, grid: NetworkGrid, interpolator: int, pixel: int
+) -> sitk.Image:
+    """An (x, y, z) array on the network grid (RAS ``affine``) resampled onto ``reference``'s grid."""
+    network = torchio_to_sitk(torch.from_numpy(np.ascontiguousarray(array_xyz, dtype=np.float32))[None], affine)
+    transform = sitk.Transform() if grid.to_image is None else grid.to_image.GetInverse()
+    return sitk.Resample(network, reference, transform, interpolator, 0.0, pixel)
 
 
 def tta_inverse(transformed: tio.Subject, probability: torch.Tensor) -> np.ndarray:
@@ -175,7 +246,7 @@ def pseudo_label(
     device: torch.device | str = "cpu",
 ) -> tuple[sitk.Image | None, float]:
     """Binary pseudo-label of an unlabelled postoperative image, or ``None`` when its CQV is too high."""
-    prediction = predict_cavity(model, image, landmarks, device, tta_iterations=iterations)
+    prediction = predict_cavity(model, image, landmarks, device, tta_iterations=iterations, tta_mode="thesis")
     assert prediction.uncertainty is not None
     keep = prediction.uncertainty < max_uncertainty and prediction.volume_ml > 0
     return (prediction.mask if keep else None), prediction.uncertainty

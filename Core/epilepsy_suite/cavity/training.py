@@ -26,14 +26,16 @@ from ..checkpoints import resume_training, write_training_log
 from ..data import as_neuromorphometrics
 from ..errors import InputError
 from ..geometry import sitk_to_torchio
-from ..io import atomic_output, read_image, read_label_map
+from ..io import read_image, read_label_map
 from ..progress import CancelToken
 from .augmentation import preprocessing, train_landmarks, training_transform
+from .checkpoint import load_cavity_model, save_checkpoint
+from .evaluation import cavity_metrics
+from .inference import predict_cavity
 from .model import CavityUNet
 from .simulation import RandomResection
 
 LOG = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = "epilepsy-suite-cavity-unet-v1"
 
 
 @dataclass
@@ -130,19 +132,6 @@ def learning_rate_factor(epoch: int, config: CavityTrainingConfig) -> float:
     return 0.1 ** (epoch // config.step_epochs)
 
 
-def save_checkpoint(path: Path, model: CavityUNet, landmarks: np.ndarray | None, **state: object) -> Path:
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "config": model.config,
-        "state_dict": model.state_dict(),
-        "landmarks": None if landmarks is None else np.asarray(landmarks).tolist(),
-        **state,
-    }
-    with atomic_output(path) as temporary:
-        torch.save(payload, temporary)
-    return path
-
-
 def _stack(subjects: list[tio.Subject], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     shapes = {tuple(subject["image"].shape[1:]) for subject in subjects}
     if len(shapes) > 1:
@@ -202,10 +191,10 @@ def train_cavity(
     last_path, best_path, log_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "log.csv"
     torch.manual_seed(config.seed)
     landmarks = None
-    model = CavityUNet(first_channels=config.first_channels)
+    # Inference resamples to the voxel size the network learnt on (see CavityUNet.spacing_mm).
+    spacing = float(np.mean(training[0]["image"].spacing))
+    model = CavityUNet(first_channels=config.first_channels, spacing_mm=spacing)
     if initial_checkpoint is not None:
-        from .inference import load_cavity_model
-
         model, landmarks = load_cavity_model(initial_checkpoint, "cpu")
     model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -324,9 +313,6 @@ def k_fold_finetune(
     Fold ``k`` trains on the other folds from ``initial_checkpoint`` into ``out_dir/fold<k>`` and is
     evaluated on its own images; returns one metrics record per held-out image.
     """
-    from .evaluation import cavity_metrics
-    from .inference import load_cavity_model, predict_cavity
-
     if folds < 2 or len(labelled) < folds:
         raise InputError("fine-tuning", f"{len(labelled)} labelled images cannot make {folds} folds (need >= 2 each)")
     config = config or CavityTrainingConfig(max_epochs=20, step_epochs=10, learning_rate=1e-4)
