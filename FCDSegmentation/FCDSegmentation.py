@@ -36,7 +36,8 @@ class FCDSegmentation(ScriptedLoadableModule):
             "Find focal cortical dysplasia (FCD) candidates on a T1 + FLAIR pair with MS-DSA-Net trained with "
             "Dice + total-variation loss. Review the probability overlay and the candidate clusters; click a row of "
             "the table to centre the views on a cluster. The model file is yours (train it with "
-            "'python -m epilepsy_suite fcd train')."
+            "'python -m epilepsy_suite fcd train') or the MS-DSA-Net authors' published model.pth, used as it is "
+            "with the 'published' preprocessing (their registration to MNI, normalisation and inference)."
         )
         self.parent.acknowledgementText = (
             "Method: MS-DSA-Net with total-variation loss for FCD segmentation (see the EpilepsySuite README)."
@@ -53,6 +54,8 @@ class FCDSegmentationParameterNode:
     postprocess: Annotated[bool, Default(True)]
     minClusterVoxels: Annotated[int, Minimum(0), Default(50)]
     registerToMNI: Annotated[bool, Default(False)]
+    preprocessing: Annotated[str, Choice(["suite", "published"]), Default("suite")]
+    coregisterFlair: Annotated[bool, Default(False)]
 
 
 class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -77,6 +80,8 @@ class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.connect("clicked(bool)", self.onApply)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
         self.ui.clusterTableView.connect("selectionChanged()", self.onClusterSelected)
+        # "activated" fires on the user's choice only, not when a saved scene fills the panel.
+        self.ui.preprocessingComboBox.connect("activated(int)", self.onPresetChosen)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.initializeParameterNode()
@@ -150,6 +155,8 @@ class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                         parameters.registerToMNI,
                         progress=progress,
                         cancel=self.cancelToken,
+                        preprocessing=parameters.preprocessing,
+                        coregister_flair=parameters.coregisterFlair,
                     )
                 except InputError as error:
                     slicer.util.errorDisplay(str(error))
@@ -165,6 +172,19 @@ class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.progressBar.value = 100
         finally:
             self.ui.applyButton.enabled, self.ui.cancelButton.enabled = True, False
+
+    def onPresetChosen(self, index: int) -> None:
+        """Show the chosen preset's defaults (registration, FLAIR co-registration, post-processing, threshold)."""
+        from FCDSegmentationLib.logic import FCDSegmentationLogic
+
+        parameters = self._parameterNode
+        if parameters is None:
+            return
+        choices = FCDSegmentationLogic.preset_choices(self.ui.preprocessingComboBox.itemText(index))
+        parameters.registerToMNI = choices["register_to_mni"]
+        parameters.coregisterFlair = choices["coregister_flair"]
+        parameters.postprocess = choices["postprocess"]
+        parameters.threshold = choices["threshold"]
 
     def onCancel(self) -> None:
         if self.cancelToken is not None:

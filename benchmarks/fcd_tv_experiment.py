@@ -16,11 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import SimpleITK as sitk
 import torch
 from epilepsy_suite.fcd.dataset import split_subjects
 from epilepsy_suite.fcd.evaluation import evaluate_masks, summary_table, write_report
-from epilepsy_suite.fcd.inference import load_model, predict_probability
+from epilepsy_suite.fcd.inference import load_model, predict_array
 from epilepsy_suite.fcd.postprocess import PostprocessSettings
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
 from epilepsy_suite.fcd.training import TrainingConfig, TrainingSubject, train
@@ -46,7 +45,6 @@ def main(argv: list[str]) -> int:
 
     synthetic = [make_synthetic_subject(seed, spacing=arguments.spacing) for seed in range(arguments.subjects)]
     subjects = [TrainingSubject.from_images(f"syn{i:02d}", s.t1, s.flair, s.lesion) for i, s in enumerate(synthetic)]
-    by_name = {subject.name: image for subject, image in zip(subjects, synthetic, strict=True)}
     training, validation, test = split_subjects(subjects, seed=0)
     print(
         f"{len(training)} training, {len(validation)} validation, {len(test)} test subjects at {arguments.spacing} mm"
@@ -74,9 +72,8 @@ def main(argv: list[str]) -> int:
 
             def probabilities(model=model):
                 for subject in test:
-                    image = by_name[subject.name]
-                    probability = sitk.GetArrayFromImage(predict_probability(model, image.t1, image.flair))
-                    yield subject.name, probability, subject.label[0] > 0
+                    # subject.image and subject.label are both in the network's (x, y, z) RAS+ order
+                    yield subject.name, predict_array(model, subject.image), subject.label[0] > 0
 
             rows += [{"run": run, **row} for row in evaluate_masks(probabilities(), 0.5, settings)]
             print(f"{method}, run {run}: trained {arguments.epochs} epochs in {seconds:.0f} s")

@@ -87,3 +87,48 @@ def coarsened(image: sitk.Image, factor: int, interpolator: int = sitk.sitkLinea
         image, size, sitk.Transform(), interpolator, image.GetOrigin(), spacing, image.GetDirection(), 0,
         image.GetPixelID(),
     )  # fmt: skip
+
+
+NETWORK_ORIENTATION = "RAS"  # SimpleITK orientation code: axes point to the Right, Anterior, Superior
+
+
+def to_ras_array(image: sitk.Image) -> tuple[np.ndarray, sitk.Image]:
+    """The voxels of ``image`` as the array MONAI gives after ``Orientation("RAS")``.
+
+    The image is reoriented (axes permuted and flipped, no interpolation) so that its axes
+    point to the Right, Anterior and Superior, and its array is returned indexed (x, y, z)
+    (with the components last for a vector image). The same anatomy therefore always gives
+    the same array, whatever the storage order or direction of the file.
+
+    Returns:
+        (array_xyz, oriented): the array of shape (X, Y, Z[, C]) and the reoriented image,
+        which :func:`from_ras_array` needs to put a result back.
+    """
+    oriented = sitk.DICOMOrient(image, NETWORK_ORIENTATION)
+    array = sitk.GetArrayFromImage(oriented)  # (z, y, x[, c])
+    return np.ascontiguousarray(np.swapaxes(array, 0, 2)), oriented
+
+
+def from_ras_array(array_xyz: np.ndarray, oriented: sitk.Image, reference: sitk.Image) -> sitk.Image:
+    """Put an (X, Y, Z) array computed on :func:`to_ras_array`'s array back onto ``reference``'s grid.
+
+    Args:
+        array_xyz: values indexed like the array :func:`to_ras_array` returned.
+        oriented: the reoriented image :func:`to_ras_array` returned with it.
+        reference: the image that was given to :func:`to_ras_array`; the result has its
+            size, spacing, origin and direction exactly (the voxels are only permuted back).
+
+    Raises:
+        ValueError: an array of another shape, or ``oriented`` not a reorientation of ``reference``.
+    """
+    if tuple(array_xyz.shape[:3]) != tuple(oriented.GetSize()):
+        raise ValueError(f"array shape {array_xyz.shape} does not match the reoriented grid {oriented.GetSize()}")
+    image = sitk.GetImageFromArray(np.ascontiguousarray(np.swapaxes(array_xyz, 0, 2)), isVector=array_xyz.ndim == 4)
+    image.CopyInformation(oriented)
+    code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(reference.GetDirection())
+    restored = sitk.DICOMOrient(image, code)
+    corner = np.subtract(restored.GetOrigin(), reference.GetOrigin())
+    if restored.GetSize() != reference.GetSize() or np.abs(corner).max() > 1e-3 * max(reference.GetSpacing()):
+        raise ValueError("the reoriented image does not come from the reference image")
+    restored.CopyInformation(reference)  # the same geometry to the last bit, not only up to rounding
+    return restored

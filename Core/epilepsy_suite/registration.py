@@ -26,13 +26,18 @@ SAMPLING_FRACTION = 0.05  # of the voxels at each level, drawn at random with th
 MINIMUM_EDGE = 8  # voxels a level must keep along every axis
 
 
-def register_rigid(fixed: sitk.Image, moving: sitk.Image, seed: int = 0) -> sitk.Euler3DTransform:
+def register_rigid(
+    fixed: sitk.Image, moving: sitk.Image, seed: int = 0, *, fixed_mask: sitk.Image | None = None
+) -> sitk.Euler3DTransform:
     """Rigid (rotation + translation) registration of ``moving`` onto ``fixed``.
 
     Args:
         fixed: 3D scalar image whose physical space the transform starts from.
         moving: 3D scalar image, any grid, spacing or orientation.
         seed: seed of the random metric sampling (same seed, same result).
+        fixed_mask: optional binary image (any grid, in the fixed image's space): the metric
+            is taken only where it is non-zero, e.g. the brain of a skull-stripped template
+            when the moving image still has its skull.
 
     Returns:
         An ``Euler3DTransform`` mapping fixed-space points (mm) to moving-space points.
@@ -41,16 +46,18 @@ def register_rigid(fixed: sitk.Image, moving: sitk.Image, seed: int = 0) -> sitk
         InputError: an argument that is not a non-empty 3D scalar image, or a registration
             that cannot run (e.g. images that do not overlap at all).
     """
-    return _register(fixed, moving, sitk.Euler3DTransform(), seed)  # type: ignore[return-value]
+    return _register(fixed, moving, sitk.Euler3DTransform(), seed, fixed_mask)  # type: ignore[return-value]
 
 
-def register_affine(fixed: sitk.Image, moving: sitk.Image, seed: int = 0) -> sitk.AffineTransform:
+def register_affine(
+    fixed: sitk.Image, moving: sitk.Image, seed: int = 0, *, fixed_mask: sitk.Image | None = None
+) -> sitk.AffineTransform:
     """Affine (12 degrees of freedom) registration of ``moving`` onto ``fixed``.
 
     Arguments, errors and the direction of the result as in :func:`register_rigid`;
     returns an ``AffineTransform``.
     """
-    return _register(fixed, moving, sitk.AffineTransform(3), seed)  # type: ignore[return-value]
+    return _register(fixed, moving, sitk.AffineTransform(3), seed, fixed_mask)  # type: ignore[return-value]
 
 
 def _check_image(image: object, name: str) -> None:
@@ -80,7 +87,9 @@ def _levels(fixed: sitk.Image) -> tuple[list[int], list[float]]:
     return [factor for factor, _ in levels], [sigma for _, sigma in levels]
 
 
-def _register(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, seed: int) -> sitk.Transform:
+def _register(
+    fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, seed: int, fixed_mask: sitk.Image | None
+) -> sitk.Transform:
     """Mattes mutual information, moments-centred start, regular-step gradient descent."""
     _check_image(fixed, "fixed image")
     _check_image(moving, "moving image")
@@ -102,6 +111,10 @@ def _register(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, 
     method.SetSmoothingSigmasPerLevel(sigmas)
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     method.SetInitialTransform(initial, inPlace=False)
+    if fixed_mask is not None:
+        if not isinstance(fixed_mask, sitk.Image) or fixed_mask.GetDimension() != 3:
+            raise InputError("fixed mask", "must be a 3D SimpleITK image")
+        method.SetMetricFixedMask(sitk.Cast(fixed_mask != 0, sitk.sitkUInt8))
     try:
         result = method.Execute(fixed_f, moving_f)
     except RuntimeError as error:

@@ -17,6 +17,7 @@ from epilepsy_suite.fcd.clusters import describe_clusters
 from epilepsy_suite.fcd.inference import load_model, predict_subject
 from epilepsy_suite.fcd.postprocess import PostprocessSettings
 from epilepsy_suite.fcd.preprocessing import prepare_images
+from epilepsy_suite.fcd.presets import DEFAULT_PRESET, get_preset
 from epilepsy_suite.geometry import copy_geometry
 from epilepsy_suite.progress import CancelToken
 
@@ -61,22 +62,46 @@ class FCDSegmentationLogic:
             self._models[key] = load_model(path, torch_device)
         return self._models[key]
 
+    @staticmethod
+    def preset_choices(preprocessing: str) -> dict[str, object]:
+        """What the preset ``preprocessing`` chooses by default: ``register_to_mni``,
+        ``coregister_flair``, ``postprocess`` and ``threshold`` (for a panel to show).
+
+        Raises:
+            InputError: an unknown preset name.
+        """
+        preset = get_preset(preprocessing)
+        return {
+            "register_to_mni": preset.register_to_mni,
+            "coregister_flair": preset.coregister_flair,
+            "postprocess": preset.postprocess,
+            "threshold": preset.threshold,
+        }
+
     def predict(
         self,
         t1_node,
         flair_node,
         model_path: str,
         device: str = "auto",
-        threshold: float = 0.5,
-        postprocess: bool = True,
+        threshold: float | None = None,
+        postprocess: bool | None = None,
         min_cluster_voxels: int = 50,
-        register_to_mni: bool = False,
+        register_to_mni: bool | None = None,
         colormap: str = "inferno",
         progress: Callable[[float, str], None] | None = None,
         cancel: CancelToken | None = None,
         output_name: str = "FCD",
+        preprocessing: str = DEFAULT_PRESET,
+        coregister_flair: bool | None = None,
     ) -> FCDResult:
         """Run the model on the T1 and FLAIR volume nodes and add the review nodes to the scene.
+
+        ``preprocessing`` names the preset (``suite`` or ``published``, the MS-DSA-Net authors'
+        pipeline); ``threshold``, ``postprocess``, ``register_to_mni`` and ``coregister_flair``
+        (rigid FLAIR-to-T1 registration) left at None take the preset's choice. The network
+        sees the images in its own (x, y, z) RAS+ convention whatever their storage order, and
+        every output lies on the T1's grid.
 
         Creates ``<name> probability`` (scalar volume with a colour map), ``<name> clusters``
         (segmentation, one segment per candidate cluster, most probable first) and
@@ -86,16 +111,29 @@ class FCDSegmentationLogic:
             raise InputError("T1", "select the T1 volume")
         if flair_node is None:
             raise InputError(t1_node.GetName(), "the FLAIR volume is missing: FCD segmentation needs both T1 and FLAIR")
+        preset = get_preset(preprocessing)
         model = self.model(model_path, device)
         subject = prepare_images(
             sitk_from_volume_node(t1_node),
             sitk_from_volume_node(flair_node),
             register_to_mni=register_to_mni,
+            coregister=coregister_flair,
             flair_name=flair_node.GetName(),
+            preset=preset,
         )
+        if postprocess is None:
+            postprocess = preset.postprocess
         settings = PostprocessSettings(min_cluster_voxels=min_cluster_voxels) if postprocess else None
         prediction = predict_subject(
-            model, subject, threshold, settings, resolve_device(device), progress=progress, cancel=cancel
+            model,
+            subject,
+            preset.threshold if threshold is None else threshold,
+            settings,
+            resolve_device(device),
+            preset.overlap,
+            preset.blend,
+            progress=progress,
+            cancel=cancel,
         )
         probability_node = volume_node_from_sitk(self.scene, prediction.probability, f"{output_name} probability")
         colors = color_table_from_matplotlib(self.scene, colormap, f"{output_name} {colormap}")

@@ -157,9 +157,19 @@ def test_smoke_training_lowers_loss_resumes_and_predicts(tmp_path, synthetic_sub
 
 def test_wrong_architecture_is_refused(tmp_path) -> None:
     from epilepsy_suite.fcd.model import MSDSANet
+    from epilepsy_suite.fcd.training import CHECKPOINT_FORMAT
 
+    # A bare state dict carries its configuration in its shapes: it loads as what it is.
+    torch.save(MSDSANet(patch_size=64, feature_size=12).state_dict(), tmp_path / "bare.pt")
+    assert load_model(tmp_path / "bare.pt").config["feature_size"] == 12
+    # A checkpoint whose recorded configuration does not fit its weights is refused.
     path = tmp_path / "other.pt"
-    torch.save(MSDSANet(patch_size=64, feature_size=12).state_dict(), path)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "config": MSDSANet(patch_size=64, feature_size=8).config,
+        "state_dict": MSDSANet(patch_size=64, feature_size=12).state_dict(),
+    }
+    torch.save(payload, path)
     with pytest.raises(InputError, match="other.pt: weights do not fit the MS-DSA-Net architecture"):
         load_model(path)
     torch.save({"weights": [1, 2]}, tmp_path / "junk.pt")

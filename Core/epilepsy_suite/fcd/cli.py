@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     data.add_argument(
         "--synthetic-spacing", type=float, default=2.0, help="voxel size (mm) of synthetic subjects (default 2)"
     )
-    data.add_argument("--register", action="store_true", help="register each T1 to the MNI template (SimpleITK) first")
+    _preprocessing_options(data)
     data.add_argument("--cache", type=Path, default=None, help="folder caching preprocessed subjects")
     data.add_argument("--seed", type=int, default=0, help="seed of the 59/12/14 split and of training (default 0)")
 
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
         required=True,
         help="report prefix: writes PREFIX.md, PREFIX_summary.csv, PREFIX_subjects.csv",
     )
-    evaluate.add_argument("--threshold", type=float, default=0.5)
+    _inference_options(evaluate)
     evaluate.add_argument("--method", default="MS-DSA-Net", help="method name in the report")
     evaluate.set_defaults(handler=_evaluate)
 
@@ -73,10 +73,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     predict.add_argument("--model", type=Path, required=True, help="MS-DSA-Net checkpoint")
     predict.add_argument("--out", type=Path, required=True, help="output mask (uint8), in the T1's geometry")
     predict.add_argument("--probability", type=Path, help="also write the probability map here")
-    predict.add_argument("--threshold", type=float, default=0.5)
-    predict.add_argument("--overlap", type=float, default=0.25, help="sliding-window overlap (default 0.25)")
-    predict.add_argument("--blend", choices=("gaussian", "constant"), default="gaussian")
-    predict.add_argument("--register", action="store_true", help="register to the MNI template and map results back")
+    _preprocessing_options(predict)
+    _inference_options(predict)
     _postprocess_options(predict)
     predict.set_defaults(handler=_predict)
 
@@ -84,13 +82,51 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     post.add_argument("image", type=Path, help="probability map or binary mask")
     post.add_argument("--out", type=Path, required=True)
     post.add_argument("--threshold", type=float, default=0.5)
-    _postprocess_options(post)
+    _postprocess_options(post, default=True)
     post.set_defaults(handler=_postprocess)
 
 
-def _postprocess_options(parser: argparse.ArgumentParser) -> None:
+def _preprocessing_options(parser: argparse.ArgumentParser) -> None:
+    """Preset and the choices it makes by default (None: the preset's)."""
+    from .presets import DEFAULT_PRESET, PRESETS
+
     parser.add_argument(
-        "--no-postprocess", action="store_true", help="skip opening, hole filling and small-cluster removal"
+        "--preprocessing",
+        choices=tuple(PRESETS),
+        default=DEFAULT_PRESET,
+        help="preset: 'suite' (skull-stripped, brain-masked normalisation, Gaussian blending, post-processing) or "
+        "'published' (the MS-DSA-Net authors' pipeline: T1 with skull affinely to MNI152 1 mm 182x218x182, "
+        "whole-volume percentiles, constant blending, no post-processing) (default %(default)s)",
+    )
+    parser.add_argument(
+        "--register",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="register each T1 to the preset's MNI template (SimpleITK) and map results back (default: preset's)",
+    )
+    parser.add_argument(
+        "--coregister-flair",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rigidly register the FLAIR to the T1 (SimpleITK, mutual information) (default: preset's)",
+    )
+
+
+def _inference_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threshold", type=float, default=None, help="FCD probability threshold (default: preset's)")
+    parser.add_argument("--overlap", type=float, default=None, help="sliding-window overlap (default: preset's)")
+    parser.add_argument(
+        "--blend", choices=("gaussian", "constant"), default=None, help="window blending (default: preset's)"
+    )
+
+
+def _postprocess_options(parser: argparse.ArgumentParser, default: bool | None = None) -> None:
+    parser.add_argument(
+        "--postprocess",
+        action=argparse.BooleanOptionalAction,
+        default=default,
+        help="opening, hole filling and small-cluster removal"
+        + (" (default: on)" if default else " (default: the preset's choice)"),
     )
     parser.add_argument(
         "--min-cluster", type=int, default=50, help="drop clusters smaller than this many voxels (default 50)"
@@ -98,10 +134,21 @@ def _postprocess_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill-size", type=int, default=5, help="hole filling window edge in voxels (default 5)")
 
 
+def _preset(arguments: argparse.Namespace):
+    from .presets import get_preset
+
+    return get_preset(getattr(arguments, "preprocessing", None) or "suite")
+
+
+def _choice(arguments: argparse.Namespace, name: str, preset_value):
+    value = getattr(arguments, name, None)
+    return preset_value if value is None else value
+
+
 def _settings(arguments: argparse.Namespace):
     from .postprocess import PostprocessSettings
 
-    if arguments.no_postprocess:
+    if not _choice(arguments, "postprocess", _preset(arguments).postprocess):
         return None
     return PostprocessSettings(fill_size=arguments.fill_size, min_cluster_voxels=arguments.min_cluster)
 
@@ -124,7 +171,11 @@ def load_subjects(arguments: argparse.Namespace):
     files = find_bids_subjects(arguments.bids) if arguments.bids else read_subject_csv(arguments.csv)
     subjects = []
     for entry in files:
-        options = {"register_to_mni": arguments.register}
+        options = {
+            "register_to_mni": arguments.register,
+            "coregister": arguments.coregister_flair,
+            "preset": arguments.preprocessing,
+        }
         if arguments.cache:
             prepared = cached_prepared_subject(arguments.cache, entry.t1, entry.flair, entry.lesion, **options)
         else:
@@ -172,11 +223,12 @@ def _train(arguments: argparse.Namespace) -> int:
 
 def _evaluate(arguments: argparse.Namespace) -> int:
     from ..device import resolve_device
-    from ..geometry import copy_geometry
     from .evaluation import evaluate_masks, summary_table, write_report
-    from .inference import load_model, predict_probability
+    from .inference import load_model, predict_array
 
     device = resolve_device(arguments.device)
+    preset = _preset(arguments)
+    overlap, blend = _choice(arguments, "overlap", preset.overlap), _choice(arguments, "blend", preset.blend)
     training, validation, test = load_subjects(arguments)
     subjects = {"test": test, "validation": validation, "all": training + validation + test}[arguments.split]
     rows: list[dict[str, object]] = []
@@ -185,12 +237,12 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
         def probabilities(model=model):
             for subject in subjects:
-                reference = sitk.GetImageFromArray(subject.image[0])
-                t1, flair = (copy_geometry(channel, reference) for channel in subject.image)
-                probability = sitk.GetArrayFromImage(predict_probability(model, t1, flair, device))
+                # Subjects hold the network's arrays: no conversion on the way in or out.
+                probability = predict_array(model, subject.image, device, overlap, blend)
                 yield subject.name, probability, subject.label[0] > 0
 
-        rows += [{"run": run, **row} for row in evaluate_masks(probabilities(), arguments.threshold)]
+        threshold = _choice(arguments, "threshold", preset.threshold)
+        rows += [{"run": run, **row} for row in evaluate_masks(probabilities(), threshold)]
     table = summary_table({arguments.method: rows})
     paths = write_report(table, rows, arguments.out)
     print(Path(paths[2]).read_text())
@@ -206,16 +258,29 @@ def _predict(arguments: argparse.Namespace) -> int:
     from .preprocessing import prepare_subject
 
     device = resolve_device(arguments.device)
+    preset = _preset(arguments)
     model = load_model(arguments.model, device)
-    subject = prepare_subject(arguments.t1, arguments.flair, register_to_mni=arguments.register)
+    subject = prepare_subject(
+        arguments.t1,
+        arguments.flair,
+        register_to_mni=arguments.register,
+        coregister=arguments.coregister_flair,
+        preset=preset,
+    )
     prediction = predict_subject(
-        model, subject, arguments.threshold, _settings(arguments), device, arguments.overlap, arguments.blend
+        model,
+        subject,
+        _choice(arguments, "threshold", preset.threshold),
+        _settings(arguments),
+        device,
+        _choice(arguments, "overlap", preset.overlap),
+        _choice(arguments, "blend", preset.blend),
     )
     if arguments.probability:
         write_image(prediction.probability, arguments.probability)
     write_image(prediction.mask, arguments.out)
     voxels = int(sitk.GetArrayViewFromImage(prediction.mask).sum())
-    print(f"wrote {arguments.out} ({voxels} FCD voxels)")
+    print(f"wrote {arguments.out} ({voxels} FCD voxels, preprocessing {preset.name})")
     return 0
 
 

@@ -15,36 +15,78 @@ from monai.inferers import sliding_window_inference
 
 from ..checkpoints import load_weights, read_checkpoint
 from ..errors import InputError
-from ..geometry import copy_geometry
+from ..geometry import copy_geometry, from_ras_array
 from ..progress import CancelToken
 from .model import MSDSANet
 from .postprocess import PostprocessSettings, postprocess_mask
-from .preprocessing import PreparedSubject
+from .preprocessing import PreparedSubject, network_input
+from .published import (
+    from_published_state_dict,
+    infer_config,
+    is_published_state_dict,
+    published_name,
+    strip_module_prefix,
+)
 from .training import CHECKPOINT_FORMAT
 
 LOG = logging.getLogger(__name__)
 
 
 def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> MSDSANet:
-    """Load an MS-DSA-Net checkpoint written by training (or a bare state dict of the paper's model).
+    """Load MS-DSA-Net weights, in evaluation mode on ``device``.
+
+    Reads, without any conversion step by the user:
+
+    - our checkpoints (written by :func:`~epilepsy_suite.fcd.training.save_checkpoint`, with
+      the architecture's configuration);
+    - a plain state dict with our parameter names;
+    - the authors' published ``model.pth``: a plain state dict with their names, mapped by
+      :func:`~epilepsy_suite.fcd.published.from_published_state_dict`.
+
+    Either state dict may carry the ``module.`` prefix of a (Distributed)DataParallel model.
+    For plain state dicts the configuration (patch size, widths...) is read off the shapes.
 
     Raises:
-        InputError: missing or unreadable file, or weights of another architecture.
+        InputError: missing or unreadable file, or weights of another architecture; the
+            one-line message names the file and the first missing or unexpected parameter.
     """
     path = Path(path)
-    payload = read_checkpoint(path, "model file not found")
+    payload = read_checkpoint(path, "model file not found", weights_only=True)
+    shown: Callable[[str], str] = str  # how a parameter is named in messages: as in the file
     if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
-        config, state = payload["config"], payload["state_dict"]
-    elif isinstance(payload, dict) and all(isinstance(value, torch.Tensor) for value in payload.values()):
-        config, state = {}, payload
+        config, state = payload["config"], strip_module_prefix(payload["state_dict"])
+    elif isinstance(payload, dict) and payload and all(isinstance(value, torch.Tensor) for value in payload.values()):
+        state = strip_module_prefix(payload)
+        if is_published_state_dict(state):
+            state, shown = from_published_state_dict(state), published_name
+        try:
+            config = infer_config(state)
+        except KeyError as error:
+            found = next(iter(payload))
+            raise InputError(
+                path, f"not an MS-DSA-Net state dict: no {shown(error.args[0])!r} (its first key is {found!r})"
+            ) from None
     else:
         raise InputError(path, "not an MS-DSA-Net checkpoint (no model weights found)")
     try:
         model = MSDSANet(**config)
     except (TypeError, ValueError) as error:
         raise InputError(path, f"weights do not fit the MS-DSA-Net architecture ({str(error)[:200]})") from None
+    difference = _first_difference(state, model.state_dict(), shown)
+    if difference:
+        raise InputError(path, f"weights do not fit the MS-DSA-Net architecture: {difference}")
     load_weights(model, state, path, "MS-DSA-Net architecture")
     return model.to(device).eval()
+
+
+def _first_difference(state: dict, expected: dict, shown: Callable[[str], str]) -> str:
+    """'missing key X' / 'unexpected key Y' for the first name that differs ('' when none does);
+    names are given by ``shown`` (the file's own convention)."""
+    absent = [key for key in expected if key not in state]
+    extra = [key for key in state if key not in expected]
+    parts = [f"missing key {shown(absent[0])!r} ({len(absent)} missing)"] if absent else []
+    parts += [f"unexpected key {shown(extra[0])!r} ({len(extra)} unexpected)"] if extra else []
+    return "; ".join(parts)
 
 
 @dataclass
@@ -54,25 +96,29 @@ class Prediction:
 
 
 @torch.no_grad()
-def predict_probability(
+def predict_array(
     model: MSDSANet,
-    t1: sitk.Image,
-    flair: sitk.Image,
+    image: np.ndarray,
     device: torch.device | str = "cpu",
     overlap: float = 0.25,
     blend: str = "gaussian",
     progress: Callable[[float, str], None] | None = None,
     cancel: CancelToken | None = None,
-) -> sitk.Image:
-    """FCD probability on the grid of ``t1`` from normalised T1 + FLAIR on that same grid.
+) -> np.ndarray:
+    """FCD probability (softmax channel 1) of a (C, X, Y, Z) float array in the network's convention.
 
-    The volume is covered by patches of the model's size (padded where smaller) with
-    ``overlap``, blended with ``gaussian`` or ``constant`` weights.
+    The array must be indexed (x, y, z) in RAS+ (see :func:`~epilepsy_suite.geometry.to_ras_array`).
+    It is covered by cubic windows of the model's patch size (the volume is padded where
+    smaller) with ``overlap``, blended with ``gaussian`` or ``constant`` weights (MONAI's
+    sliding-window inference). Returns an (X, Y, Z) float32 array in [0, 1].
     """
     device = torch.device(device)
-    image = np.stack([sitk.GetArrayFromImage(t1), sitk.GetArrayFromImage(flair)]).astype(np.float32)
-    tensor = torch.from_numpy(image)[None].to(device)
+    if image.ndim != 4 or image.shape[0] != model.config["in_channels"]:
+        raise ValueError(f"expected a ({model.config['in_channels']}, X, Y, Z) array, got shape {image.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None].to(device)
     size = model.patch_size
+    step = max(int(size * (1 - overlap)), 1)
+    total = int(np.prod([max(int(np.ceil((max(s, size) - size) / step)) + 1, 1) for s in image.shape[1:]]))
     windows = [0]
 
     def predictor(patch: torch.Tensor) -> torch.Tensor:
@@ -84,10 +130,29 @@ def predict_probability(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             return model(patch).float().softmax(dim=1)
 
-    step = max(int(size * (1 - overlap)), 1)
-    total = int(np.prod([max(int(np.ceil((max(s, size) - size) / step)) + 1, 1) for s in image.shape[1:]]))
     probability = sliding_window_inference(tensor, (size,) * 3, 1, predictor, overlap=overlap, mode=blend)
-    return copy_geometry(probability[0, 1].cpu().numpy().astype(np.float32), t1)
+    return probability[0, 1].cpu().numpy().astype(np.float32)
+
+
+def predict_probability(
+    model: MSDSANet,
+    t1: sitk.Image,
+    flair: sitk.Image,
+    device: torch.device | str = "cpu",
+    overlap: float = 0.25,
+    blend: str = "gaussian",
+    progress: Callable[[float, str], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> sitk.Image:
+    """FCD probability (float32) on the grid of ``t1`` from normalised T1 + FLAIR on that same grid.
+
+    The network sees the images in the authors' convention (:func:`network_input`), so the
+    result does not depend on how the images are stored; see :func:`predict_array` for the
+    windows and blending.
+    """
+    image, oriented = network_input(t1, flair)
+    probability = predict_array(model, image, device, overlap, blend, progress, cancel)
+    return from_ras_array(probability, oriented, t1)
 
 
 def predict_subject(

@@ -24,10 +24,12 @@ from monai import transforms as mt
 
 from ..checkpoints import resume_training, write_training_log
 from ..errors import InputError
-from ..io import atomic_output
+from ..geometry import to_ras_array
+from ..io import atomic_output, check_same_grid
 from ..progress import CancelToken
 from .losses import build_loss
 from .model import MSDSANet
+from .preprocessing import network_input
 
 LOG = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "epilepsy_suite.fcd.msdsanet"
@@ -55,7 +57,8 @@ class TrainingConfig:
 
 @dataclass
 class TrainingSubject:
-    """(2, D, H, W) image (T1, FLAIR in [0, 1]) and (1, D, H, W) lesion label."""
+    """(2, X, Y, Z) image (T1, FLAIR in [0, 1]) and (1, X, Y, Z) lesion label, indexed (x, y, z)
+    in RAS+ as the network sees them (:func:`~epilepsy_suite.fcd.preprocessing.network_input`)."""
 
     name: str
     image: np.ndarray
@@ -63,8 +66,9 @@ class TrainingSubject:
 
     @classmethod
     def from_images(cls, name: str, t1: sitk.Image, flair: sitk.Image, lesion: sitk.Image) -> TrainingSubject:
-        image = np.stack([sitk.GetArrayFromImage(t1), sitk.GetArrayFromImage(flair)]).astype(np.float32)
-        label = (sitk.GetArrayFromImage(lesion) > 0)[np.newaxis].astype(np.float32)
+        image, _ = network_input(t1, flair)
+        check_same_grid(t1, lesion, "T1", f"{name} lesion")
+        label = (to_ras_array(lesion)[0] > 0)[np.newaxis].astype(np.float32)
         if not label.any():
             raise InputError(name, "lesion mask is empty")
         return cls(name, image, label)
