@@ -42,3 +42,12 @@ def semio2brain_folder() -> Path:
     if not (folder / "Semio2Brain Database.xlsx").is_file():
         pytest.skip(f"Semio2Brain reference data not found in {folder}")
     return folder
+
+
+@pytest.fixture(scope="session")
+def resseg_weights() -> Path:
+    """resseg's published cavity network (MIT) beside the project, read in place."""
+    path = SHARED_DATA / "resseg" / "self_semi_37-b571f7ba.pth"
+    if not path.is_file():
+        pytest.skip(f"resseg's published weights not found at {path}")
+    return path

@@ -14,7 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 from epilepsy_suite.cavity.checkpoint import load_cavity_model
 from epilepsy_suite.cavity.evaluation import resected_structures
-from epilepsy_suite.cavity.inference import CavityPrediction, predict_cavity
+from epilepsy_suite.cavity.inference import CavityPrediction, NetworkGrid, predict_cavity, template_grid
 from epilepsy_suite.data import LabelTable, as_neuromorphometrics, make_label
 from epilepsy_suite.device import resolve_device
 from epilepsy_suite.errors import InputError
@@ -83,6 +83,8 @@ class CavitySegmentationLogic:
         progress: Callable[[float, str], None] | None = None,
         cancel: CancelToken | None = None,
         output_name: str = "Cavity",
+        tta_mode: str = "published",
+        register: bool = False,
     ) -> CavityResult:
         """Segment the cavity and add the review nodes to the scene.
 
@@ -93,16 +95,21 @@ class CavitySegmentationLogic:
         if postop_node is None:
             raise InputError("postoperative T1", "select the postoperative T1 volume")
         if not model_path:
-            raise InputError("cavity model", "choose a model file (trained with `cavity train`)")
+            raise InputError(
+                "cavity model", "choose a model file (trained with `cavity train`, or resseg's published file)"
+            )
         image = sitk_from_volume_node(postop_node)
         parcellation = None
         if parcellation_node is not None:
             parcellation = sitk_from_volume_node(parcellation_node)
             check_same_grid(image, parcellation, postop_node.GetName(), parcellation_node.GetName())
         model, landmarks = self.model(model_path, device)
+        if progress is not None and register:
+            progress(0.0, "registering to the MNI template")
+        grid = template_grid(image) if register else NetworkGrid()
         prediction = predict_cavity(
             model, image, landmarks, resolve_device(device), tta_iterations, 0.5, keep_largest_component,
-            progress=progress, cancel=cancel,
+            progress=progress, cancel=cancel, tta_mode=tta_mode, grid=grid,
         )  # fmt: skip
         probability_node = volume_node_from_sitk(self.scene, prediction.probability, f"{output_name} probability")
         segmentation = None

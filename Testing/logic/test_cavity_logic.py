@@ -78,3 +78,30 @@ def test_bad_inputs_are_clear_errors(mrml_scene, everything_is_cavity, postopera
         logic.predict(node, str(everything_is_cavity), other_node, device="cpu")
     assert logic.cpu_warning(node, "cpu", 50) is not None
     assert logic.cpu_warning(node, "cpu", 0) is None
+
+
+def test_published_resseg_network_in_the_logic(mrml_scene, resseg_weights):
+    """resseg's file, as downloaded, segments a simulated cavity in the Logic (a box of the template)."""
+    import torchio as tio
+    from epilepsy_suite.cavity.simulation import RandomResection
+    from epilepsy_suite.data import mni_template, neuromorphometrics_parcellation
+    from epilepsy_suite.geometry import sitk_to_torchio, torchio_to_sitk
+
+    template, parcellation = mni_template(), neuromorphometrics_parcellation(on_template_grid=True)
+    subject = tio.Subject(image=sitk_to_torchio(template), parcellation=sitk_to_torchio(parcellation, label=True))
+    resected = RandomResection(volumes=(20000, 30000), seed=3)(subject)
+    image, label = torchio_to_sitk(resected["image"]), torchio_to_sitk(resected["label"])
+    centre = np.argwhere(sitk.GetArrayFromImage(label) > 0).mean(axis=0)[::-1].astype(int)
+    start = [int(np.clip(c - 40, 0, s - 80)) for c, s in zip(centre, image.GetSize(), strict=True)]
+    image, label = (sitk.RegionOfInterest(item, (80, 80, 80), start) for item in (image, label))
+    node = volume_node_from_sitk(mrml_scene, image, "postop T1")
+    result = CavitySegmentationLogic(mrml_scene).predict(node, str(resseg_weights), device="cpu")
+
+    assert result.segmentation_node is not None
+    assert list(segment_ids_by_label(result.segmentation_node)) == [1]
+    truth = sitk.GetArrayFromImage(label) > 0
+    mask = sitk.GetArrayFromImage(result.prediction.mask) > 0
+    assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.6
+    rows = {row["item"]: (row["value"], row["unit"]) for row in records_from_table_node(result.table_node)}
+    assert rows["cavity volume"] == (pytest.approx(mask.sum() / 1000), "mL")
+    assert rows["cavity volume"][0] > 5

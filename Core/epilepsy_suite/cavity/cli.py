@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from ..errors import InputError
+from .inference import TTA_MODES
 
 LOG = logging.getLogger("epilepsy_suite.cavity")
 
@@ -65,12 +66,16 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
 
     predict = commands.add_parser("predict", parents=[common_parser()], help="segment the cavity of a postoperative T1")
     predict.add_argument("image", type=Path, help="postoperative T1")
-    predict.add_argument("--model", type=Path, required=True, help="checkpoint from `cavity train`")
+    predict.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        help="checkpoint from `cavity train`, or resseg's published self_semi_37-b571f7ba.pth",
+    )
     predict.add_argument("--out", type=Path, required=True, help="cavity mask (uint8) in the input's geometry")
     predict.add_argument("--probability", type=Path, help="also write the (mean) probability here")
-    predict.add_argument("--tta", type=int, default=0, metavar="N", help="test-time augmentation iterations")
+    _add_prediction_options(predict)
     predict.add_argument("--uncertainty", type=Path, help="with --tta: write the voxel-wise standard deviation here")
-    predict.add_argument("--largest-component", action="store_true", help="keep only the largest component")
     predict.add_argument("--parcellation", type=Path, help="preoperative parcellation on the same grid: "
                          "print the resected structures")  # fmt: skip
     predict.add_argument("--threshold", type=float, default=0.5)
@@ -80,9 +85,29 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     evaluate.add_argument("--model", type=Path, required=True)
     evaluate.add_argument("--labelled", type=Path, required=True, help="CSV: image,label[,name]")
     evaluate.add_argument("--out", type=Path, required=True, help="per-image CSV; the median (IQR) is printed")
-    evaluate.add_argument("--tta", type=int, default=0)
-    evaluate.add_argument("--largest-component", action="store_true")
+    _add_prediction_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+
+
+def _add_prediction_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `predict` and `evaluate` (defaults: resseg's published inference)."""
+    parser.add_argument("--tta", type=int, default=0, metavar="N", help="test-time augmentation iterations")
+    parser.add_argument("--tta-mode", choices=TTA_MODES, default="published",
+                        help="published: resseg's flips + affine, averaged with the plain prediction; "
+                        "thesis: intensity + spatial changes (section 4.2.1.3)")  # fmt: skip
+    parser.add_argument("--largest-component", action=argparse.BooleanOptionalAction, default=True,
+                        help="keep only the largest component (default: on, as resseg)")  # fmt: skip
+    parser.add_argument("--register", action="store_true",
+                        help="affinely register the image to the MNI template first (recommended by resseg for "
+                        "images far from MNI orientation); the results are mapped back to the input grid")  # fmt: skip
+
+
+def _prediction_settings(arguments: argparse.Namespace) -> dict:
+    return {
+        "tta_iterations": arguments.tta,
+        "keep_largest_component": arguments.largest_component,
+        "tta_mode": arguments.tta_mode,
+    }
 
 
 def _device(arguments: argparse.Namespace):
@@ -163,15 +188,16 @@ def _predict(arguments: argparse.Namespace) -> int:
     from ..io import read_image, read_label_map, write_image
     from .checkpoint import load_cavity_model
     from .evaluation import resected_structures
-    from .inference import predict_cavity
+    from .inference import NetworkGrid, predict_cavity, template_grid
 
     device = _device(arguments)
     model, landmarks = load_cavity_model(arguments.model, device)
     image = read_image(arguments.image, what="postoperative T1")
     if arguments.uncertainty and not arguments.tta:
         raise InputError(arguments.uncertainty, "the uncertainty map needs test-time augmentation (--tta N)")
+    grid = template_grid(image) if arguments.register else NetworkGrid()
     prediction = predict_cavity(
-        model, image, landmarks, device, arguments.tta, arguments.threshold, arguments.largest_component
+        model, image, landmarks, device, threshold=arguments.threshold, grid=grid, **_prediction_settings(arguments)
     )
     write_image(prediction.mask, arguments.out)
     if arguments.probability:
@@ -195,7 +221,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     from ..geometry import torchio_to_sitk
     from .checkpoint import load_cavity_model
     from .evaluation import cavity_metrics, summarise
-    from .inference import predict_cavity
+    from .inference import NetworkGrid, predict_cavity, template_grid
     from .training import read_subject_table
 
     device = _device(arguments)
@@ -205,7 +231,8 @@ def _evaluate(arguments: argparse.Namespace) -> int:
         if "label" not in subject:
             raise InputError(arguments.labelled, f"subject {subject['name']} has no label")
         image, truth = torchio_to_sitk(subject["image"]), torchio_to_sitk(subject["label"])
-        prediction = predict_cavity(model, image, landmarks, device, arguments.tta, 0.5, arguments.largest_component)
+        grid = template_grid(image) if arguments.register else NetworkGrid()
+        prediction = predict_cavity(model, image, landmarks, device, grid=grid, **_prediction_settings(arguments))
         metrics = cavity_metrics(
             sitk.GetArrayFromImage(prediction.mask) > 0, np.asarray(sitk.GetArrayFromImage(truth)) > 0,
             image.GetSpacing(),

@@ -12,9 +12,11 @@ import torch
 import torchio as tio
 from scipy import ndimage
 
+from ..data import mni_template
 from ..errors import InputError
 from ..geometry import sitk_to_torchio, torchio_to_sitk
 from ..progress import CancelToken
+from ..registration import register_affine
 from .augmentation import preprocessing, tta_transform
 from .model import CavityUNet
 
@@ -65,6 +67,20 @@ class NetworkGrid:
     def __post_init__(self) -> None:
         if (self.template is None) != (self.to_image is None):
             raise ValueError("a template grid needs both the template and the transform")
+
+
+def template_grid(image: sitk.Image, seed: int = 0) -> NetworkGrid:
+    """The MNI template grid (1 mm) and the affine registration of ``image`` to the template.
+
+    resseg recommends predicting in MNI space; the postoperative T1 usually keeps its skull, so
+    the metric is taken inside the (skull-stripped) template's brain only.
+
+    Raises:
+        InputError: the registration cannot run (see :func:`registration.register_affine`).
+    """
+    template = mni_template()
+    transform = register_affine(template, image, seed, fixed_mask=sitk.Cast(template > 0, sitk.sitkUInt8))
+    return NetworkGrid(template, transform)
 
 
 def network_input(

@@ -81,18 +81,19 @@ def _hemisphere_of(name: str) -> Hemisphere:
 
 
 def _kind_and_lobe(name: str) -> tuple[Kind, str]:
-    lowered = name.lower().replace("-", "_")
+    lowered = name.lower().replace("-", "_").replace(" ", "_")
     if "white_matter" in lowered:
         return (Kind.CEREBELLUM if "cerebell" in lowered else Kind.WHITE_MATTER), ""
     if "cerebell" in lowered:
         return Kind.CEREBELLUM, ""
-    if "vent" in lowered:
+    if "non_ventric" in lowered or lowered == "csf":
+        return Kind.CSF, ""  # extra-ventricular CSF (GIF's "Non-ventricular CSF", NMM's "CSF")
+    # Ventricles ("Left_Lateral_Ventricle", "Right_Inf_Lat_Vent"), not the ventral diencephalon.
+    if re.search(r"ventric|_vent(_|$)", lowered):
         return Kind.VENTRICLE, ""
-    if lowered == "csf":
-        return Kind.CSF, ""
     if "brain_stem" in lowered or lowered == "pons" or "medulla" in lowered or "midbrain" in lowered:
         return Kind.BRAIN_STEM, ""
-    if any(part in lowered for part in ("vessel", "chiasm", "non_ventricular", "exterior", "lesion")):
+    if any(part in lowered for part in ("vessel", "chiasm", "exterior", "lesion")):
         return Kind.OTHER, ""
     if any(part in lowered for part in ("amygdala", "hippocampus")):
         return Kind.DEEP_GM, "temporal"

@@ -1,0 +1,179 @@
+"""resseg's published cavity network (``../shared/data/resseg``) through our loader, network and pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+import torchio as tio
+from epilepsy_suite.cavity.checkpoint import (
+    CHECKPOINT_FORMAT,
+    RESSEG_LANDMARKS,
+    from_resseg_state_dict,
+    load_cavity_model,
+    save_checkpoint,
+)
+from epilepsy_suite.cavity.evaluation import dice
+from epilepsy_suite.cavity.inference import predict_cavity
+from epilepsy_suite.cavity.masks import csf_intensity, resection_masks
+from epilepsy_suite.cavity.model import CavityUNet
+from epilepsy_suite.cavity.simulation import RandomResection
+from epilepsy_suite.cli import main as cli_main
+from epilepsy_suite.data import Kind, mni_template, neuromorphometrics_labels, neuromorphometrics_parcellation
+from epilepsy_suite.errors import InputError
+from epilepsy_suite.geometry import sitk_to_torchio, torchio_to_sitk
+from scipy import ndimage
+
+# A box of the template around the simulated cavity keeps each whole-volume forward pass to seconds.
+BOX = (96, 112, 96)
+
+
+@pytest.fixture(scope="module")
+def template_pair():
+    return mni_template(), neuromorphometrics_parcellation(on_template_grid=True)
+
+
+@pytest.fixture(scope="module")
+def simulated(template_pair):
+    """A seeded 20-30 mL resection on the template, cropped to ``BOX`` around it: (image, label) in RAS."""
+    template, parcellation = template_pair
+    subject = tio.Subject(image=sitk_to_torchio(template), parcellation=sitk_to_torchio(parcellation, label=True))
+    resected = RandomResection(volumes=(20000, 30000), seed=3)(subject)
+    image, label = torchio_to_sitk(resected["image"]), torchio_to_sitk(resected["label"])
+    centre = np.argwhere(sitk.GetArrayFromImage(label) > 0).mean(axis=0)[::-1]
+    start = [int(np.clip(c - b // 2, 0, s - b)) for c, b, s in zip(centre, BOX, image.GetSize(), strict=True)]
+    image, label = (sitk.RegionOfInterest(item, BOX, start) for item in (image, label))
+    return sitk.DICOMOrient(image, "RAS"), sitk.DICOMOrient(label, "RAS")
+
+
+def test_the_published_file_loads_as_published(resseg_weights):
+    raw = torch.load(resseg_weights, map_location="cpu")
+    assert len(raw) == 136 and not any(key.startswith("module.") for key in raw)
+    model, landmarks = load_cavity_model(resseg_weights)
+    assert sum(parameter.numel() for parameter in model.parameters()) == 246_156
+    assert model.config["architecture"] == 2 and model.spacing_mm == 1.0
+    np.testing.assert_array_equal(landmarks, RESSEG_LANDMARKS)
+    assert len(landmarks) == 13
+    # Every tensor of the file lands in our network: the named ones and their `block.N` aliases agree.
+    state = model.state_dict()
+    _, converted = from_resseg_state_dict(raw)
+    for key, value in converted.items():
+        torch.testing.assert_close(state[key], value, rtol=0, atol=0)
+    prefixed = {f"module.{key}": value for key, value in raw.items()}
+    assert set(from_resseg_state_dict(prefixed)[1]) == set(converted)
+
+
+def test_our_network_equals_resseg_reference_network(resseg_weights):
+    """The `unet` package (PyPI, MIT) builds the network resseg's torch-hub entry loads the file into."""
+    unet = pytest.importorskip("unet")
+    reference = unet.UNet(
+        in_channels=1, out_classes=2, dimensions=3, num_encoding_blocks=3, out_channels_first_layer=8,
+        normalization="batch", pooling_type="max", padding=True, padding_mode="replicate", residual=False,
+        initial_dilation=1, activation="PReLU", upsampling_type="linear", dropout=0, monte_carlo_dropout=0.5,
+    )  # fmt: skip
+    reference.load_state_dict(torch.load(resseg_weights, map_location="cpu"))
+    reference.eval()
+    ours, _ = load_cavity_model(resseg_weights)
+    batch = torch.randn(1, 1, 40, 48, 32, generator=torch.Generator().manual_seed(0)) * 2
+    with torch.no_grad():
+        assert torch.equal(reference(batch), ours(batch))
+
+
+def test_version_1_checkpoints_still_load(tmp_path):
+    old = CavityUNet(first_channels=4, architecture=1).eval()
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "config": {key: old.config[key] for key in ("in_channels", "out_channels", "first_channels", "levels")},
+        "state_dict": old.state_dict(),
+        "landmarks": None,
+    }  # as written before the architecture version was recorded
+    torch.save(payload, tmp_path / "old.pt")
+    loaded, landmarks = load_cavity_model(tmp_path / "old.pt")
+    assert loaded.config["architecture"] == 1 and landmarks is None and loaded.spacing_mm is None
+    batch = torch.randn(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded(batch), old(batch))
+        assert not torch.equal(CavityUNet(first_channels=4, architecture=2).eval()(batch), old(batch))
+    current = CavityUNet(first_channels=4, spacing_mm=2.0)
+    save_checkpoint(tmp_path / "new.pt", current, np.arange(13.0))
+    reloaded, landmarks = load_cavity_model(tmp_path / "new.pt")
+    assert reloaded.config == current.config and landmarks.tolist() == list(range(13))
+
+
+def test_incomplete_or_foreign_files_are_named(tmp_path, resseg_weights):
+    raw = torch.load(resseg_weights, map_location="cpu")
+    headless = {key: value for key, value in raw.items() if not key.startswith("classifier")}
+    torch.save(headless, tmp_path / "headless.pth")
+    with pytest.raises(InputError, match=r"headless\.pth.*not a complete resseg network"):
+        load_cavity_model(tmp_path / "headless.pth")
+    torch.save({"encoder.encoding_blocks.0.extra": torch.zeros(1), **raw}, tmp_path / "odd.pth")
+    with pytest.raises(InputError, match=r"unexpected key 'encoder\.encoding_blocks\.0\.extra'"):
+        load_cavity_model(tmp_path / "odd.pth")
+    torch.save({"weight": torch.zeros(3)}, tmp_path / "other.pth")
+    with pytest.raises(InputError, match=r"other\.pth.*not a cavity U-Net checkpoint"):
+        load_cavity_model(tmp_path / "other.pth")
+
+
+def test_csf_texture_follows_resectors_rule(template_pair):
+    """Mean = mode of a 32-bin histogram of the ventricle intensities, std = that of the values below it."""
+    resector = pytest.importorskip("resector.parcellation")
+    template, parcellation = template_pair
+    intensities = sitk.GetArrayFromImage(template)
+    ventricles = neuromorphometrics_labels().mask_of(sitk.GetArrayFromImage(parcellation), [Kind.VENTRICLE])
+    expected_mean, expected_std = resector.get_mean_std_histogram(intensities[ventricles], 32)
+    assert csf_intensity(intensities[ventricles]) == pytest.approx((expected_mean, expected_std), rel=1e-6)
+    masks = resection_masks(template, parcellation)
+    assert (masks.csf_mean, masks.csf_std) == pytest.approx((expected_mean, expected_std), rel=1e-6)
+    # The texture actually painted: the cavity core (3 voxels in, where the blending weight is ~1).
+    subject = tio.Subject(image=sitk_to_torchio(template), parcellation=sitk_to_torchio(parcellation, label=True))
+    resected = RandomResection(volumes=(30000, 40000), seed=1)(subject)
+    core = ndimage.binary_erosion(resected["label"].data[0].numpy() > 0, iterations=3)
+    painted = resected["image"].data[0].numpy()[core]
+    assert core.sum() > 5000
+    assert painted.mean() == pytest.approx(expected_mean, rel=0.05)
+    assert painted.std() == pytest.approx(expected_std, rel=0.05)
+    assert intensities[ventricles].mean() > 1.5 * expected_mean  # the old rule (whole-label mean) was far off
+
+
+def _in_world(mask: sitk.Image, reference: sitk.Image) -> np.ndarray:
+    return sitk.GetArrayFromImage(sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor)) > 0
+
+
+def test_storage_order_and_spacing_do_not_change_the_cavity(resseg_weights, simulated):
+    torch.set_num_threads(2)
+    image, label = simulated
+    model, landmarks = load_cavity_model(resseg_weights)
+    truth = sitk.GetArrayFromImage(label) > 0
+    masks = {}
+    for order in ("RAS", "LAS", "PIR"):
+        stored = sitk.DICOMOrient(image, order)
+        prediction = predict_cavity(model, stored, landmarks)
+        assert prediction.mask.GetSize() == stored.GetSize()
+        assert prediction.mask.GetDirection() == stored.GetDirection()
+        masks[order] = _in_world(prediction.mask, image)
+    assert masks["RAS"].sum() > 5000 and dice(masks["RAS"], truth) > 0.6
+    for order in ("LAS", "PIR"):
+        assert dice(masks[order], masks["RAS"]) >= 0.99
+    spacing = (1.2, 1.0, 1.5)
+    size = [int(round(n * s / t)) for n, s, t in zip(image.GetSize(), image.GetSpacing(), spacing, strict=True)]
+    coarse = sitk.Resample(
+        image, size, sitk.Transform(), sitk.sitkBSpline, image.GetOrigin(), spacing, image.GetDirection(), 0.0,
+        sitk.sitkFloat32,
+    )  # fmt: skip
+    prediction = predict_cavity(model, coarse, landmarks)
+    assert prediction.mask.GetSpacing() == pytest.approx(spacing)
+    assert dice(_in_world(prediction.mask, image), masks["RAS"]) >= 0.85
+
+
+def test_cli_predicts_with_the_published_file_unchanged(resseg_weights, simulated, tmp_path, capsys):
+    image, label = simulated
+    path, out, probability = tmp_path / "postop.nii.gz", tmp_path / "cavity.nii.gz", tmp_path / "p.nii.gz"
+    sitk.WriteImage(sitk.DICOMOrient(image, "LPS"), str(path))
+    command = ["cavity", "predict", str(path), "--model", str(resseg_weights), "--out", str(out)]
+    assert cli_main([*command, "--probability", str(probability), "--device", "cpu", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    mask = sitk.ReadImage(str(out))
+    volume = float(printed.split("cavity volume:")[1].split("mL")[0])
+    assert volume == pytest.approx(np.count_nonzero(sitk.GetArrayFromImage(mask)) / 1000, abs=0.01)
+    assert dice(_in_world(mask, image), sitk.GetArrayFromImage(label) > 0) > 0.6
