@@ -47,6 +47,8 @@ class CavitySegmentationParameterNode:
     device: Annotated[str, Choice(["auto", "cpu", "cuda"]), Default("auto")]
     ttaIterations: Annotated[int, Minimum(0), Maximum(100), Default(10)]
     largestComponent: Annotated[bool, Default(True)]
+    ttaMode: Annotated[str, Choice(["published", "thesis"]), Default("published")]
+    registerToMNI: Annotated[bool, Default(False)]
 
 
 class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -69,6 +71,7 @@ class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.parameterLogic = CavitySegmentationSlicerLogic()
         self.ui.deviceComboBox.addItems(["auto", "cpu", "cuda"])
+        self.ui.ttaModeComboBox.addItems(["published", "thesis"])
         self.ui.applyButton.connect("clicked(bool)", self.onApply)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
@@ -145,6 +148,8 @@ class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
                         parameters.largestComponent,
                         progress=progress,
                         cancel=self.cancelToken,
+                        tta_mode=parameters.ttaMode,
+                        register=parameters.registerToMNI,
                     )
                 except InputError as error:
                     slicer.util.errorDisplay(str(error))
