@@ -348,8 +348,9 @@ def test_cli_predicts_an_authors_file_with_the_published_preset(tmp_path, small_
 def test_cli_published_preset_with_registration_to_mni(tmp_path) -> None:
     """The whole published pipeline from the command line: registration to the FSL grid included."""
     subject = make_synthetic_subject(0, spacing=2.0)
+    # The published window (128^3: 8 windows on the FSL grid) with a narrow network, to stay quick on a CPU.
     torch.save(
-        to_published_state_dict(_seeded_model(4, patch_size=64, feature_size=8).state_dict()), tmp_path / "model.pth"
+        to_published_state_dict(_seeded_model(4, patch_size=128, feature_size=8).state_dict()), tmp_path / "model.pth"
     )
     sitk.WriteImage(sitk.DICOMOrient(subject.t1, "PIR"), str(tmp_path / "t1.nii.gz"))
     sitk.WriteImage(subject.flair, str(tmp_path / "flair.nii.gz"))
@@ -360,8 +361,10 @@ def test_cli_published_preset_with_registration_to_mni(tmp_path) -> None:
         "--preprocessing", "published", "--coregister-flair", "--device", "cpu", "--quiet",
     ]  # fmt: skip
     assert main(arguments) == 0
-    mask = sitk.ReadImage(str(tmp_path / "mask.nii.gz"))
-    assert mask.GetSize() == subject.t1.GetSize()
+    mask, stored = sitk.ReadImage(str(tmp_path / "mask.nii.gz")), sitk.ReadImage(str(tmp_path / "t1.nii.gz"))
+    assert mask.GetSize() == stored.GetSize()
+    np.testing.assert_allclose(mask.GetDirection(), stored.GetDirection())
+    np.testing.assert_allclose(mask.GetOrigin(), stored.GetOrigin(), atol=1e-5)
     print(f"published CLI with registration: {time.perf_counter() - started:.0f} s")
 
 

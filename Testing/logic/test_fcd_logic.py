@@ -85,3 +85,45 @@ def test_missing_flair_and_wrong_model(mrml_scene, subject, tmp_path) -> None:
     flair = volume_node_from_sitk(mrml_scene, subject.flair, "FLAIR")
     with pytest.raises(InputError, match="model file not found"):
         logic.predict(t1, flair, str(tmp_path / "missing.pt"), device="cpu")
+
+
+def test_published_preset_file_and_storage_order(mrml_scene, subject, tmp_path) -> None:
+    """The authors' file layout through the Logic with the published preset: the map does not
+    depend on the storage order of the volumes and lies on the T1 node's grid."""
+    from epilepsy_suite.fcd.published import to_published_state_dict
+
+    torch.manual_seed(1)
+    model = MSDSANet(patch_size=64, feature_size=8)
+    with torch.no_grad():  # few candidate clusters (no post-processing in this preset), a map that still varies
+        model.head.conv.conv.bias.copy_(torch.tensor([0.0, -2.0]))
+    torch.save(to_published_state_dict(model.state_dict()), tmp_path / "model.pth")
+    logic = FCDSegmentationLogic(mrml_scene)
+    choices = logic.preset_choices("published")
+    assert choices == {"register_to_mni": True, "coregister_flair": True, "postprocess": False, "threshold": 0.5}
+    with pytest.raises(InputError, match="unknown preset"):
+        logic.preset_choices("fsl")
+    x, y, z = subject.centre_index
+    start = [int(np.clip(c - 32, 0, s - 64)) for c, s in zip((x, y, z), subject.t1.GetSize(), strict=True)]
+    t1, flair = (sitk.RegionOfInterest(image, (64, 72, 64), start) for image in (subject.t1, subject.flair))
+    maps = []
+    for order in ("RAS", "PIR"):
+        t1_node = volume_node_from_sitk(mrml_scene, sitk.DICOMOrient(t1, order), f"T1 {order}")
+        flair_node = volume_node_from_sitk(mrml_scene, sitk.DICOMOrient(flair, order), f"FLAIR {order}")
+        result = logic.predict(
+            t1_node,
+            flair_node,
+            str(tmp_path / "model.pth"),
+            device="cpu",
+            preprocessing="published",
+            register_to_mni=False,  # the crop is already in MNI space; registration is tested in Core
+            coregister_flair=False,
+            threshold=0.9,
+            output_name=f"FCD {order}",
+        )
+        probability = sitk_from_volume_node(result.probability_node)
+        stored = sitk_from_volume_node(t1_node)
+        assert probability.GetSize() == stored.GetSize()
+        np.testing.assert_allclose(probability.GetDirection(), stored.GetDirection(), atol=1e-6)
+        np.testing.assert_allclose(probability.GetOrigin(), stored.GetOrigin(), atol=1e-4)
+        maps.append(sitk.GetArrayFromImage(sitk.DICOMOrient(probability, "RAS")))
+    assert np.abs(maps[0] - maps[1]).max() <= 1e-5

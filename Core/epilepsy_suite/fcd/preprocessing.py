@@ -1,5 +1,6 @@
 """Preprocessing of T1 + FLAIR pairs: checks, co-registration, MNI registration, skull stripping,
-intensity normalisation, and a disk cache of preprocessed subjects."""
+intensity normalisation (each as a preset says, :mod:`epilepsy_suite.fcd.presets`), the array the
+network sees (:func:`network_input`), and a disk cache of preprocessed subjects."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ LOG = logging.getLogger(__name__)
 
 @dataclass
 class PreparedSubject:
-    """T1, FLAIR (and lesion) on one grid, normalised to [0, 1] inside the brain.
+    """T1, FLAIR (and lesion) on one grid, intensities normalised to [0, 1] as the preset says.
 
     ``to_native`` maps points of the prepared grid back to the T1's native space when the
     subject was registered (``None`` otherwise).
@@ -192,7 +193,7 @@ def _same_grid(reference: sitk.Image, other: sitk.Image, flair_name: str = "") -
 
 
 def cached_prepared_subject(
-    cache_dir: str | os.PathLike[str], *paths: str | os.PathLike[str] | None, **options: bool
+    cache_dir: str | os.PathLike[str], *paths: str | os.PathLike[str] | None, **options: object
 ) -> PreparedSubject:
     """:func:`prepare_subject` with the results stored under ``cache_dir`` (key: file contents + options)."""
     digest = hashlib.sha256(repr(sorted(options.items())).encode())
