@@ -175,12 +175,12 @@ class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onPresetChosen(self, index: int) -> None:
         """Show the chosen preset's defaults (registration, FLAIR co-registration, post-processing, threshold)."""
-        from FCDSegmentationLib.logic import FCDSegmentationLogic
+        from FCDSegmentationLib.presets import preset_choices
 
         parameters = self._parameterNode
         if parameters is None:
             return
-        choices = FCDSegmentationLogic.preset_choices(self.ui.preprocessingComboBox.itemText(index))
+        choices = preset_choices(self.ui.preprocessingComboBox.itemText(index))
         parameters.registerToMNI = choices["register_to_mni"]
         parameters.coregisterFlair = choices["coregister_flair"]
         parameters.postprocess = choices["postprocess"]

@@ -27,6 +27,8 @@ from EpilepsySuiteMRML.segmentations import segmentation_from_labelmap
 from EpilepsySuiteMRML.tables import table_node_from_records
 from EpilepsySuiteMRML.volumes import sitk_from_volume_node, volume_node_from_sitk
 
+from .presets import preset_choices
+
 LOG = logging.getLogger(__name__)
 CLUSTER_COLUMNS = (
     "index",
@@ -62,21 +64,7 @@ class FCDSegmentationLogic:
             self._models[key] = load_model(path, torch_device)
         return self._models[key]
 
-    @staticmethod
-    def preset_choices(preprocessing: str) -> dict[str, object]:
-        """What the preset ``preprocessing`` chooses by default: ``register_to_mni``,
-        ``coregister_flair``, ``postprocess`` and ``threshold`` (for a panel to show).
-
-        Raises:
-            InputError: an unknown preset name.
-        """
-        preset = get_preset(preprocessing)
-        return {
-            "register_to_mni": preset.register_to_mni,
-            "coregister_flair": preset.coregister_flair,
-            "postprocess": preset.postprocess,
-            "threshold": preset.threshold,
-        }
+    preset_choices = staticmethod(preset_choices)
 
     def predict(
         self,

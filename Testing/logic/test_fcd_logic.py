@@ -127,3 +127,16 @@ def test_published_preset_file_and_storage_order(mrml_scene, subject, tmp_path) 
         np.testing.assert_allclose(probability.GetOrigin(), stored.GetOrigin(), atol=1e-4)
         maps.append(sitk.GetArrayFromImage(sitk.DICOMOrient(probability, "RAS")))
     assert np.abs(maps[0] - maps[1]).max() <= 1e-5
+
+
+def test_panel_offers_every_preset() -> None:
+    """The parameter node's preset choices (declared where Slicer loads the module) are the Core's."""
+    import re
+    from pathlib import Path
+
+    from FCDSegmentationLib.presets import PRESET_NAMES, preset_choices
+
+    source = (Path(__file__).resolve().parents[2] / "FCDSegmentation" / "FCDSegmentation.py").read_text()
+    declared = re.search(r"preprocessing: Annotated\[str, Choice\(\[([^\]]*)\]\)", source)
+    assert declared and tuple(re.findall(r'"(\w+)"', declared[1])) == PRESET_NAMES
+    assert preset_choices("suite")["postprocess"] is True
