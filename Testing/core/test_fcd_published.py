@@ -137,7 +137,7 @@ def test_to_ras_array_is_what_monai_gives_after_orientation_ras(tmp_path) -> Non
     for order in ("LPS", "LAS", "PIR", "ASL"):
         stored = sitk.DICOMOrient(image, order)
         sitk.WriteImage(stored, str(tmp_path / f"{order}.nii.gz"))
-        monai_array = Orientation("RAS")(
+        monai_array = Orientation("RAS", labels=(("L", "R"), ("P", "A"), ("I", "S")))(
             LoadImage(image_only=True, ensure_channel_first=True)(tmp_path / f"{order}.nii.gz")
         )
         ours, oriented = to_ras_array(sitk.ReadImage(str(tmp_path / f"{order}.nii.gz")))
