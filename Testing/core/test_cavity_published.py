@@ -203,3 +203,23 @@ def test_registration_to_mni_maps_the_result_back(template_pair):
     template_brain = sitk.Cast(template > 0, sitk.sitkUInt8)
     back = sitk.Resample(template_brain, moved, grid.to_image.GetInverse(), sitk.sitkNearestNeighbor)
     assert dice(sitk.GetArrayFromImage(back) > 0, brain) > 0.95
+
+
+def test_the_network_sees_a_centred_crop_to_a_multiple_of_8():
+    """resseg crops every axis to a multiple of 8 (TorchIO's rule: the larger half at the start);
+    the cropped border gets probability 0 back on the input grid."""
+    from epilepsy_suite.cavity.inference import network_input
+
+    image = sitk.GetImageFromArray(np.random.default_rng(0).normal(100, 10, (20, 17, 13)).astype(np.float32))
+    prepared, crop = network_input(image, None, spacing_mm=None)
+    assert tuple(prepared.data.shape[1:]) == (13, 17, 20)
+    assert crop == (slice(3, 11), slice(1, 17), slice(2, 18))
+    model = CavityUNet(first_channels=2).eval()
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor([0.0, 10.0]))
+    mask = sitk.GetArrayFromImage(predict_cavity(model, image, None).mask)  # (z, y, x)
+    # The image's x and y point left and posterior (LPS identity direction): RAS+ flips them.
+    expected = np.zeros_like(mask)
+    expected[2:18, 0:16, 2:10] = 1
+    np.testing.assert_array_equal(mask, expected)

@@ -32,7 +32,8 @@ def everything_is_cavity(tmp_path):
 @pytest.fixture
 def postoperative(mrml_scene):
     rng = np.random.default_rng(0)
-    image = sitk.GetImageFromArray(rng.normal(100, 10, (20, 24, 28)).astype(np.float32))
+    # Sizes are multiples of 8: the prediction crops every axis to one (resseg's rule).
+    image = sitk.GetImageFromArray(rng.normal(100, 10, (16, 24, 32)).astype(np.float32))
     image.SetSpacing((2.0, 2.0, 2.0))
     image.SetOrigin((-30.0, -20.0, 10.0))
     return volume_node_from_sitk(mrml_scene, image, "postop T1"), image
@@ -40,8 +41,8 @@ def postoperative(mrml_scene):
 
 def test_predict_creates_segmentation_uncertainty_and_tables(mrml_scene, everything_is_cavity, postoperative):
     node, image = postoperative
-    labels = np.zeros((20, 24, 28), np.int16)
-    labels[:, :, :10] = 100  # 20 * 24 * 10 voxels of 8 uL
+    labels = np.zeros((16, 24, 32), np.int16)
+    labels[:, :, :10] = 100  # 16 * 24 * 10 voxels of 8 uL
     labels[:, :, 10:14] = 101
     parcellation = sitk.GetImageFromArray(labels)
     parcellation.CopyInformation(image)
@@ -56,12 +57,12 @@ def test_predict_creates_segmentation_uncertainty_and_tables(mrml_scene, everyth
     assert uncertainty.GetSize() == image.GetSize()
     np.testing.assert_allclose(uncertainty.GetOrigin(), image.GetOrigin(), atol=1e-4)
     rows = {row["item"]: row["value"] for row in records_from_table_node(result.table_node)}
-    expected_ml = 20 * 24 * 28 * 8 / 1000
+    expected_ml = 16 * 24 * 32 * 8 / 1000
     assert rows["cavity volume"] == pytest.approx(expected_ml)
     assert rows["image uncertainty (CQV)"] == pytest.approx(0.0)
     structures = records_from_table_node(result.structures_node)
     assert [row["label"] for row in structures] == [100, 101]
-    assert structures[0]["resected_ml"] == pytest.approx(20 * 24 * 10 * 8 / 1000)
+    assert structures[0]["resected_ml"] == pytest.approx(16 * 24 * 10 * 8 / 1000)
     assert structures[1]["resected_percent"] == pytest.approx(100.0)
 
 
