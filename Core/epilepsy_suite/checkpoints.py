@@ -35,6 +35,8 @@ def read_checkpoint(
         weights_only: load tensors and plain containers only (files from elsewhere).
     """
     path = Path(path) if path else Path("")
+    if path.is_dir() and str(path) not in ("", "."):
+        raise InputError(path, "is a folder: give the model file itself")
     if not path.is_file():
         raise InputError(path, missing)
     try:
@@ -50,6 +52,17 @@ def read_checkpoint(
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise InputError(path, f"is not a {kind} (format {found!r}, expected {format_name!r})")
     return payload
+
+
+def checkpoint_fields(payload: dict, path: str | os.PathLike[str], kind: str) -> tuple[dict, dict]:
+    """The ``config`` and ``state_dict`` of one of our checkpoints, or an :class:`InputError` naming
+    ``path`` when either is missing or of the wrong type (a damaged or hand-made file)."""
+    config, state = payload.get("config"), payload.get("state_dict")
+    for name, value in (("config", config), ("state_dict", state)):
+        if not isinstance(value, dict):
+            problem = "no" if value is None else f"a {type(value).__name__} as its"
+            raise InputError(path, f"is an incomplete {kind}: {problem} {name!r}")
+    return config, state  # type: ignore[return-value]
 
 
 def whole_model_problem(class_name: str) -> str:

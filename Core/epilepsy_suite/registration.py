@@ -103,7 +103,8 @@ def _register(
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(32)
     method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(SAMPLING_FRACTION, seed)
+    # SimpleITK reads seed 0 as "seed from the wall clock": shift ours by one so 0 is a real seed.
+    method.SetMetricSamplingPercentage(SAMPLING_FRACTION, seed + 1)
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(2.0, 1e-4, 200, relaxationFactor=0.5)
     method.SetOptimizerScalesFromPhysicalShift()

@@ -223,3 +223,41 @@ def test_the_network_sees_a_centred_crop_to_a_multiple_of_8():
     expected = np.zeros_like(mask)
     expected[2:18, 0:16, 2:10] = 1
     np.testing.assert_array_equal(mask, expected)
+
+
+@pytest.mark.parametrize("kind", ["cavity", "fcd", "gestures"])
+def test_a_checkpoint_without_config_or_weights_is_named_not_a_traceback(tmp_path, kind):
+    """Our format tag on a damaged or hand-made file: one line, for the three models' loaders."""
+    from epilepsy_suite.fcd.inference import load_model
+    from epilepsy_suite.fcd.training import CHECKPOINT_FORMAT as FCD_FORMAT
+    from epilepsy_suite.video.models import CHECKPOINT_FORMAT as GESTURES_FORMAT
+    from epilepsy_suite.video.models import load_gestures_model
+
+    format_name, loader = {
+        "cavity": (CHECKPOINT_FORMAT, load_cavity_model),
+        "fcd": (FCD_FORMAT, load_model),
+        "gestures": (GESTURES_FORMAT, load_gestures_model),
+    }[kind]
+    torch.save({"format": format_name, "state_dict": {}}, tmp_path / "no_config.pt")
+    with pytest.raises(InputError, match=r"no_config\.pt.*incomplete .*no 'config'"):
+        loader(tmp_path / "no_config.pt")
+    torch.save({"format": format_name, "config": {}, "state_dict": [1, 2]}, tmp_path / "bad_state.pt")
+    with pytest.raises(InputError, match=r"bad_state\.pt.*incomplete .*a list as its 'state_dict'"):
+        loader(tmp_path / "bad_state.pt")
+    with pytest.raises(InputError, match="is a folder"):
+        loader(tmp_path)
+
+
+def test_a_bad_parcellation_is_refused_before_anything_is_written(tmp_path, capsys):
+    """`--parcellation` on another grid (or missing) fails up front: no mask is left behind."""
+    image = sitk.GetImageFromArray(np.random.default_rng(0).normal(100, 10, (16, 16, 16)).astype(np.float32))
+    model_path = save_checkpoint(tmp_path / "tiny.pt", CavityUNet(first_channels=2), None)
+    sitk.WriteImage(image, str(tmp_path / "t1.nii.gz"))
+    other = sitk.Image(16, 16, 17, sitk.sitkUInt8)
+    sitk.WriteImage(other, str(tmp_path / "parcellation.nii.gz"))
+    out = tmp_path / "mask.nii.gz"
+    base = ["cavity", "predict", str(tmp_path / "t1.nii.gz"), "--model", str(model_path), "--out", str(out)]
+    for parcellation in ("parcellation.nii.gz", "missing.nii.gz"):
+        assert cli_main([*base, "--parcellation", str(tmp_path / parcellation), "--quiet"]) == 2
+        assert parcellation in capsys.readouterr().err
+        assert not out.exists()

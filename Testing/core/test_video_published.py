@@ -40,7 +40,7 @@ def test_clip32_file_refused_as_the_8_frame_extractor_and_the_reverse(tmp_path: 
     with pytest.raises(InputError, match=rf"{CLIP32}: is a 32-frame \(clip32\) R\(2\+1\)D-34 file but the 8-frame "
                        r"extractor was chosen \(r2plus1d_34_8\): choose r2plus1d_34_32 or give the clip8 file"):  # fmt: skip
         load_extractor("r2plus1d_34_8", clip32)
-    with pytest.raises(InputError, match=rf"{CLIP8}: is a 8-frame \(clip8\) R\(2\+1\)D-34 file but the 32-frame "
+    with pytest.raises(InputError, match=rf"{CLIP8}: is an 8-frame \(clip8\) R\(2\+1\)D-34 file but the 32-frame "
                        r"extractor was chosen \(r2plus1d_34_32\): choose r2plus1d_34_8 or give the clip32 file"):  # fmt: skip
         load_extractor("r2plus1d_34_32", clip8)
     # In `video predict` the model fixes the extractor: the hint asks for the other file.
@@ -317,3 +317,27 @@ def test_lightning_checkpoint_runs_in_video_predict(tmp_path: Path) -> None:
     assert cli_main(["video", "predict", str(video), "--model", str(path), "--random-extractor", "--json",
                      str(report), "--quiet", "--device", "cpu"]) == 0  # fmt: skip
     assert 0 <= json.loads(report.read_text())["seizure_probability"] <= 1
+
+
+def test_synthesize_into_a_relative_folder_then_read_from_anywhere(tmp_path: Path, monkeypatch) -> None:
+    """`video synthesize synth` from one folder, annotations read from another: the paths resolve."""
+    from epilepsy_suite.video.annotations import SeizureAnnotation, read_annotations, write_annotations
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "synth").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    for name in ("seizure_000.mp4", "seizure_001.mp4"):
+        (tmp_path / "synth" / name).write_bytes(b"")
+    outside = tmp_path / "elsewhere" / "side.mp4"
+    outside.write_bytes(b"")
+    items = [
+        SeizureAnnotation(Path("synth/seizure_000.mp4"), 0.0, 10.0, "P0", "FOS"),
+        SeizureAnnotation(Path("synth/seizure_001.mp4"), 0.0, 12.0, "P0", "TCS", 6.0, Path("elsewhere/side.mp4")),
+    ]
+    write_annotations(items, Path("synth/annotations.csv"))
+    for working in (tmp_path, tmp_path / "synth", tmp_path / "elsewhere"):
+        monkeypatch.chdir(working)
+        read = read_annotations(tmp_path / "synth" / "annotations.csv")
+        assert [item.video.resolve() for item in read] == [(tmp_path / "synth" / n).resolve() for n in
+                                                           ("seizure_000.mp4", "seizure_001.mp4")]  # fmt: skip
+        assert read[1].second_view is not None and read[1].second_view.resolve() == outside.resolve()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoints import load_weights, read_checkpoint
+from ..checkpoints import checkpoint_fields, load_weights, read_checkpoint
 from ..errors import InputError
 from ..io import atomic_output
 from .model import CavityUNet
@@ -153,8 +153,8 @@ def load_cavity_model(
             raise InputError(path, f"is not a complete resseg network ({error})") from None
         landmarks = RESSEG_LANDMARKS
     elif isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
-        config = {"architecture": 1, **payload["config"]}
-        state, landmarks = payload["state_dict"], payload.get("landmarks")
+        stored, state = checkpoint_fields(payload, path, "cavity U-Net checkpoint")
+        config, landmarks = {"architecture": 1, **stored}, payload.get("landmarks")
     else:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise InputError(

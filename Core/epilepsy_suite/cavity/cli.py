@@ -185,20 +185,27 @@ def _finetune(arguments: argparse.Namespace) -> int:
 
 
 def _predict(arguments: argparse.Namespace) -> int:
-    from ..io import read_image, read_label_map, write_image
+    from ..data import as_neuromorphometrics
+    from ..io import check_same_grid, read_image, read_label_map, write_image
     from .checkpoint import load_cavity_model
     from .evaluation import resected_structures
     from .inference import NetworkGrid, predict_cavity, template_grid
 
+    if arguments.uncertainty and not arguments.tta:
+        raise InputError(arguments.uncertainty, "the uncertainty map needs test-time augmentation (--tta N)")
     device = _device(arguments)
     model, landmarks = load_cavity_model(arguments.model, device)
     image = read_image(arguments.image, what="postoperative T1")
-    if arguments.uncertainty and not arguments.tta:
-        raise InputError(arguments.uncertainty, "the uncertainty map needs test-time augmentation (--tta N)")
+    parcellation = None
+    if arguments.parcellation:  # checked before the long part, so a bad file costs no prediction
+        parcellation = read_label_map(arguments.parcellation, what="parcellation")
+        check_same_grid(image, parcellation, str(arguments.image), str(arguments.parcellation))
+        parcellation = as_neuromorphometrics(parcellation)  # GIF labels named with the NMM table
     grid = template_grid(image) if arguments.register else NetworkGrid()
     prediction = predict_cavity(
         model, image, landmarks, device, threshold=arguments.threshold, grid=grid, **_prediction_settings(arguments)
     )
+    structures = resected_structures(prediction.mask, parcellation) if parcellation is not None else []
     write_image(prediction.mask, arguments.out)
     if arguments.probability:
         write_image(prediction.probability, arguments.probability)
@@ -207,10 +214,8 @@ def _predict(arguments: argparse.Namespace) -> int:
     print(f"cavity volume: {prediction.volume_ml:.2f} mL")
     if prediction.uncertainty is not None:
         print(f"image uncertainty (CQV of {arguments.tta} TTA volumes): {prediction.uncertainty:.4f}")
-    if arguments.parcellation:
-        parcellation = read_label_map(arguments.parcellation, what="parcellation")
-        for record in resected_structures(prediction.mask, parcellation):
-            print(f"  {record['name']}: {record['resected_ml']:.2f} mL ({record['resected_percent']:.1f}% resected)")
+    for record in structures:
+        print(f"  {record['name']}: {record['resected_ml']:.2f} mL ({record['resected_percent']:.1f}% resected)")
     return 0
 
 

@@ -13,7 +13,7 @@ import SimpleITK as sitk
 import torch
 from monai.inferers import sliding_window_inference
 
-from ..checkpoints import load_weights, read_checkpoint
+from ..checkpoints import checkpoint_fields, load_weights, read_checkpoint
 from ..errors import InputError
 from ..geometry import copy_geometry, from_ras_array
 from ..progress import CancelToken
@@ -54,7 +54,8 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
     payload = read_checkpoint(path, "model file not found", weights_only=True)
     shown: Callable[[str], str] = str  # how a parameter is named in messages: as in the file
     if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
-        config, state = payload["config"], strip_module_prefix(payload["state_dict"])
+        config, state = checkpoint_fields(payload, path, "MS-DSA-Net checkpoint")
+        state = strip_module_prefix(state)
     elif isinstance(payload, dict) and payload and all(isinstance(value, torch.Tensor) for value in payload.values()):
         state = strip_module_prefix(payload)
         if is_published_state_dict(state):

@@ -129,13 +129,25 @@ def _annotation(row: dict[str, str], folder: Path) -> SeizureAnnotation:
 
 
 def write_annotations(annotations: list[SeizureAnnotation], path: str | PathLike[str]) -> Path:
-    """Write ``annotations`` as a CSV that :func:`read_annotations` reads back (paths as given)."""
+    """Write ``annotations`` as a CSV that :func:`read_annotations` reads back from any working folder.
+
+    :func:`read_annotations` resolves relative video paths against the CSV's folder, so videos
+    under that folder are written relative to it and the others as absolute paths.
+    """
     from ..io import atomic_output
+
+    folder = Path(path).resolve().parent
+
+    def stored(video: str | PathLike[str] | None) -> str:
+        if not video:
+            return ""
+        absolute = Path(video).resolve()
+        return str(absolute.relative_to(folder)) if absolute.is_relative_to(folder) else str(absolute)
 
     with atomic_output(path) as temporary, temporary.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([*REQUIRED_COLUMNS, "second_view"])
         for item in annotations:
-            writer.writerow([item.video, item.t0, "" if item.tG is None else item.tG, item.t1, item.patient,
-                             item.seizure_class, item.second_view or ""])  # fmt: skip
+            writer.writerow([stored(item.video), item.t0, "" if item.tG is None else item.tG, item.t1, item.patient,
+                             item.seizure_class, stored(item.second_view)])  # fmt: skip
     return Path(path)

@@ -227,7 +227,7 @@ def check_weights_name(path: str | PathLike[str], name: str, model: str | PathLi
     frames = weights_clip_frames(path)
     if spec is None or spec.architecture != "r2plus1d_34" or frames is None or frames == spec.frames:
         return
-    what = f"is a {frames}-frame (clip{frames}) R(2+1)D-34 file"
+    what = f"is {'an' if frames == 8 else 'a'} {frames}-frame (clip{frames}) R(2+1)D-34 file"
     if model is None:
         other = extractor_for_weights(path)
         choose = f"choose {other} or " if other else ""

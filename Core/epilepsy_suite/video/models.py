@@ -139,7 +139,7 @@ def load_gestures_model(path: str | PathLike[str], device: torch.device | str = 
         InputError: naming ``path``: missing or unreadable file, a whole pickled model, another
             kind of checkpoint, or weights of another shape.
     """
-    from ..checkpoints import load_weights, pickled_module_class, read_checkpoint
+    from ..checkpoints import checkpoint_fields, load_weights, pickled_module_class, read_checkpoint
 
     path = Path(path) if path else Path("")
     missing = "the GESTURES model file does not exist (train one with `video train`)"
@@ -158,8 +158,9 @@ def load_gestures_model(path: str | PathLike[str], device: torch.device | str = 
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise InputError(path, f"is not a GESTURES checkpoint (format {found!r}): give a checkpoint of `video train` "
                          "or a GESTURES Lightning checkpoint (state_dict with model.lstm.* / model.fc.*)")  # fmt: skip
-    model = GesturesModel(**payload["config"])
-    load_weights(model, payload["state_dict"], path, "GESTURES model")
+    config, state = checkpoint_fields(payload, path, "GESTURES checkpoint")
+    model = GesturesModel(**config)
+    load_weights(model, state, path, "GESTURES model")
     return model.to(device).eval(), payload
 
 
