@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     simulate.add_argument("out_image", type=Path, help="simulated postoperative T1")
     simulate.add_argument("out_label", type=Path, help="simulated cavity label")
     simulate.add_argument("--volume", type=float, nargs=2, default=(500, 50000), metavar=("MIN", "MAX"),
-                          help="cavity volume range in mm^3 (default 500 50000)")  # fmt: skip
+                          help="range of the drawn shape's volume in mm^3 (default 500 50000); the cavity is "
+                          "smaller where the shape is clipped by the resectable hemisphere")  # fmt: skip
     simulate.add_argument("--shape", choices=("noisy", "ellipsoid", "cuboid"), default="noisy")
     simulate.add_argument("--seed", type=int, default=None, help="makes the simulation reproducible")
     simulate.set_defaults(handler=_simulate)
