@@ -217,9 +217,9 @@ class FCDSegmentationTest(ScriptedLoadableModuleTest):
         import tempfile
         from pathlib import Path
 
+        from epilepsy_suite.fcd.checkpoint import save_checkpoint
         from epilepsy_suite.fcd.model import MSDSANet
         from epilepsy_suite.fcd.synthetic import make_synthetic_subject
-        from epilepsy_suite.fcd.training import save_checkpoint
         from FCDSegmentationLib.logic import FCDSegmentationLogic
 
         from EpilepsySuiteMRML.volumes import volume_node_from_sitk

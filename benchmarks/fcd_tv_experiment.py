@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 import torch
+from epilepsy_suite.fcd.checkpoint import load_model
 from epilepsy_suite.fcd.dataset import split_subjects
 from epilepsy_suite.fcd.evaluation import evaluate_masks, summary_table, write_report
-from epilepsy_suite.fcd.inference import load_model, predict_array
+from epilepsy_suite.fcd.inference import predict_array
 from epilepsy_suite.fcd.postprocess import PostprocessSettings
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
 from epilepsy_suite.fcd.training import TrainingConfig, TrainingSubject, train

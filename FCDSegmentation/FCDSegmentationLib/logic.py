@@ -13,8 +13,9 @@ import numpy as np
 from epilepsy_suite.data import LabelTable, make_label
 from epilepsy_suite.device import resolve_device
 from epilepsy_suite.errors import InputError
+from epilepsy_suite.fcd.checkpoint import load_model
 from epilepsy_suite.fcd.clusters import describe_clusters
-from epilepsy_suite.fcd.inference import load_model, predict_subject
+from epilepsy_suite.fcd.inference import predict_subject
 from epilepsy_suite.fcd.postprocess import PostprocessSettings
 from epilepsy_suite.fcd.preprocessing import prepare_images
 from epilepsy_suite.fcd.presets import DEFAULT_PRESET, get_preset

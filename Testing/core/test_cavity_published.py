@@ -228,8 +228,8 @@ def test_the_network_sees_a_centred_crop_to_a_multiple_of_8():
 @pytest.mark.parametrize("kind", ["cavity", "fcd", "gestures"])
 def test_a_checkpoint_without_config_or_weights_is_named_not_a_traceback(tmp_path, kind):
     """Our format tag on a damaged or hand-made file: one line, for the three models' loaders."""
-    from epilepsy_suite.fcd.inference import load_model
-    from epilepsy_suite.fcd.training import CHECKPOINT_FORMAT as FCD_FORMAT
+    from epilepsy_suite.fcd.checkpoint import CHECKPOINT_FORMAT as FCD_FORMAT
+    from epilepsy_suite.fcd.checkpoint import load_model
     from epilepsy_suite.video.models import CHECKPOINT_FORMAT as GESTURES_FORMAT
     from epilepsy_suite.video.models import load_gestures_model
 

@@ -96,8 +96,8 @@ def test_tta_outputs(trained, template_3mm):
 
 
 def test_wrong_checkpoint_is_a_clear_error(tmp_path):
+    from epilepsy_suite.fcd.checkpoint import save_checkpoint
     from epilepsy_suite.fcd.model import MSDSANet
-    from epilepsy_suite.fcd.training import save_checkpoint
 
     path = save_checkpoint(tmp_path / "fcd.pt", MSDSANet(patch_size=64, feature_size=8))
     with pytest.raises(InputError, match="not a cavity U-Net checkpoint"):

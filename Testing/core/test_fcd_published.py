@@ -12,7 +12,8 @@ import torch
 from epilepsy_suite.cli import main
 from epilepsy_suite.data.templates import fsl_mni152_template, mni_template
 from epilepsy_suite.errors import InputError
-from epilepsy_suite.fcd.inference import load_model, predict_array, predict_probability, predict_subject
+from epilepsy_suite.fcd.checkpoint import load_model
+from epilepsy_suite.fcd.inference import predict_array, predict_probability, predict_subject
 from epilepsy_suite.fcd.model import MSDSANet
 from epilepsy_suite.fcd.preprocessing import (
     PreparedSubject,

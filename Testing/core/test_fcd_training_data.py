@@ -10,8 +10,8 @@ import SimpleITK as sitk
 import torch
 from epilepsy_suite.cli import main
 from epilepsy_suite.errors import InputError
+from epilepsy_suite.fcd.checkpoint import load_model
 from epilepsy_suite.fcd.dataset import find_bids_subjects, read_subject_csv, split_subjects
-from epilepsy_suite.fcd.inference import load_model
 from epilepsy_suite.fcd.preprocessing import match_flair_to_t1, prepare_subject
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
 from epilepsy_suite.fcd.training import TrainingConfig, TrainingSubject, learning_rate_factor, train
@@ -156,8 +156,8 @@ def test_smoke_training_lowers_loss_resumes_and_predicts(tmp_path, synthetic_sub
 
 
 def test_wrong_architecture_is_refused(tmp_path) -> None:
+    from epilepsy_suite.fcd.checkpoint import CHECKPOINT_FORMAT
     from epilepsy_suite.fcd.model import MSDSANet
-    from epilepsy_suite.fcd.training import CHECKPOINT_FORMAT
 
     # A bare state dict carries its configuration in its shapes: it loads as what it is.
     torch.save(MSDSANet(patch_size=64, feature_size=12).state_dict(), tmp_path / "bare.pt")

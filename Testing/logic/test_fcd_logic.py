@@ -7,10 +7,10 @@ import pytest
 import SimpleITK as sitk
 import torch
 from epilepsy_suite.errors import InputError
+from epilepsy_suite.fcd.checkpoint import save_checkpoint
 from epilepsy_suite.fcd.clusters import describe_clusters
 from epilepsy_suite.fcd.model import MSDSANet
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
-from epilepsy_suite.fcd.training import save_checkpoint
 from epilepsy_suite.geometry import copy_geometry
 from FCDSegmentationLib.logic import FCDSegmentationLogic
 

@@ -223,8 +223,9 @@ def _train(arguments: argparse.Namespace) -> int:
 
 def _evaluate(arguments: argparse.Namespace) -> int:
     from ..device import resolve_device
+    from .checkpoint import load_model
     from .evaluation import evaluate_masks, summary_table, write_report
-    from .inference import load_model, predict_array
+    from .inference import predict_array
 
     device = resolve_device(arguments.device)
     preset = _preset(arguments)
@@ -254,7 +255,8 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 def _predict(arguments: argparse.Namespace) -> int:
     from ..device import resolve_device
     from ..io import write_image
-    from .inference import load_model, predict_subject
+    from .checkpoint import load_model
+    from .inference import predict_subject
     from .preprocessing import prepare_subject
 
     device = resolve_device(arguments.device)

@@ -25,14 +25,14 @@ from monai import transforms as mt
 from ..checkpoints import resume_training, write_training_log
 from ..errors import InputError
 from ..geometry import to_ras_array
-from ..io import atomic_output, check_same_grid
+from ..io import check_same_grid
 from ..progress import CancelToken
+from .checkpoint import save_checkpoint
 from .losses import build_loss
 from .model import MSDSANet
 from .preprocessing import network_input
 
 LOG = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = "epilepsy_suite.fcd.msdsanet"
 
 
 @dataclass
@@ -121,13 +121,6 @@ def _batch(
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last_3d)
     return images.float(), labels.float()
-
-
-def save_checkpoint(path: Path, model: MSDSANet, **state: object) -> Path:
-    payload = {"format": CHECKPOINT_FORMAT, "config": model.config, "state_dict": model.state_dict(), **state}
-    with atomic_output(path) as temporary:
-        torch.save(payload, temporary)
-    return path
 
 
 def train(

@@ -21,21 +21,14 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import atomic_output
-from .terms import POSTICTAL_PATTERNS, TermDictionary, rows_matching
+from .terms import DICTIONARY_NAME, LATERALITY_NAMES, POSTICTAL_PATTERNS, TermDictionary, rows_matching
 
 LOG = logging.getLogger(__name__)
 
 WORKBOOK_NAME = "Semio2Brain Database.xlsx"
-DICTIONARY_NAME = "semiology_dictionary.yaml"
 HIERARCHY_NAME = "region_hierarchy.yaml"
 PRIOR_NAME = "p_GIF_norm_TS.csv"
 LABEL_NAMES_NAME = "BrainAnatomyLabelsV3_0.txt"
-LATERALITY_NAMES = (
-    "semiologies_neutral_only.txt",
-    "semiologies_neutral_also.txt",
-    "semiologies_postictalsonly_neutral_only.txt",
-    "semiologies_postictalsonly_neutral_also.txt",
-)
 REQUIRED_FILES = (WORKBOOK_NAME, DICTIONARY_NAME, HIERARCHY_NAME, PRIOR_NAME, *LATERALITY_NAMES)
 OPTIONAL_FILES = (LABEL_NAMES_NAME,)
 WHERE_TO_GET = (

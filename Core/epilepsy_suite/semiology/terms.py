@@ -16,6 +16,15 @@ import numpy as np
 
 from ..errors import InputError
 
+# The term files of the Semio2Brain folder (the database module lists the rest).
+DICTIONARY_NAME = "semiology_dictionary.yaml"
+LATERALITY_NAMES = (
+    "semiologies_neutral_only.txt",
+    "semiologies_neutral_also.txt",
+    "semiologies_postictalsonly_neutral_only.txt",
+    "semiologies_postictalsonly_neutral_also.txt",
+)
+
 POSTICTAL_PATTERNS = ("post-ictal", "postictal", "post ictal", "post_ictal")
 MIN_SUGGESTION_CHARACTERS = 3
 # Patterns that change meaning inside an alternation: inline flags, numbered or named back-references.
@@ -143,8 +152,6 @@ class TermDictionary:
     @classmethod
     def from_folder(cls, folder: Path) -> TermDictionary:
         import yaml
-
-        from .database import DICTIONARY_NAME, LATERALITY_NAMES
 
         path = folder / DICTIONARY_NAME
         try:

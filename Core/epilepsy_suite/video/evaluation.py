@@ -17,7 +17,8 @@ from ..errors import InputError
 from ..io import atomic_output
 from ..progress import CancelToken, ProgressCallback
 from .annotations import SeizureAnnotation
-from .models import GesturesModel, load_gestures_model
+from .curves import plot_probability_png, write_probability_csv
+from .models import GesturesModel, load_gestures_model, snippet_probabilities
 from .sampling import SegmentSampler
 from .training import FeatureItem, GesturesTrainingConfig, sequences, train_gestures
 
@@ -88,14 +89,6 @@ def seizure_probabilities(model: GesturesModel, items: Sequence[FeatureItem], se
     return {key: float(np.mean(values)) for key, values in by_seizure.items()}
 
 
-@torch.no_grad()
-def snippet_probabilities(model: GesturesModel, features: torch.Tensor) -> np.ndarray:
-    """Probability of generalising semiology of every snippet, ``(N,)``."""
-    model.eval()
-    device = next(model.parameters()).device
-    return torch.sigmoid(model.snippet_logits(features.to(device))).cpu().numpy()
-
-
 @dataclass
 class CrossValidation:
     """Per-seizure rows (video, fold, class, probability, prediction) and the pooled metrics."""
@@ -131,7 +124,6 @@ def cross_validate(
     validation epoch) and tested on fold ``k``. With ``curves`` each held-out view's snippet
     probabilities over time are written as CSV and PNG under ``out_folder/curves``.
     """
-    from .inference import plot_probability_png, write_probability_csv
 
     annotations = {item.key: item.annotation for item in items}
     keys = list(annotations)

@@ -25,6 +25,7 @@ import argparse
 from os import PathLike
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -210,3 +211,11 @@ def gestures_model_from_lightning(state: dict[str, torch.Tensor], path: str | Pa
                  f"GESTURES {aggregator} model")  # fmt: skip
     model.has_snippet_classifier = False
     return model
+
+
+@torch.no_grad()
+def snippet_probabilities(model: GesturesModel, features: torch.Tensor) -> np.ndarray:
+    """Probability of generalising semiology of every snippet, ``(N,)``."""
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.sigmoid(model.snippet_logits(features.to(device))).cpu().numpy()
