@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     training.add_argument("--first-channels", type=int, default=8, help="filters of the first convolution (8)")
     training.add_argument("--seed", type=int, default=0)
     training.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
+    training.add_argument("--workers", type=int, default=0, metavar="N",
+                          help="data-loader processes simulating and augmenting samples (default 0: in the main "
+                          "process); results do not depend on N")  # fmt: skip
 
     train = commands.add_parser(
         "train", parents=[common_parser(), training],
@@ -164,7 +167,7 @@ def _train(arguments: argparse.Namespace) -> int:
     config = _config(arguments, volumes=tuple(arguments.volume), pseudo_fraction=arguments.pseudo_fraction)
     result = train_cavity(
         training, validation, arguments.out, config, _device(arguments), pseudo_labelled=pseudo,
-        resume=not arguments.no_resume, show_bar=not arguments.quiet,
+        resume=not arguments.no_resume, show_bar=not arguments.quiet, workers=arguments.workers,
     )  # fmt: skip
     print(f"best checkpoint: {result.best_checkpoint}")
     return 0
@@ -177,8 +180,9 @@ def _finetune(arguments: argparse.Namespace) -> int:
     labelled = read_subject_table(arguments.labelled)
     config = _config(arguments, simulate=False, step_epochs=max(1, arguments.epochs // 2))
     records = k_fold_finetune(
-        labelled, arguments.model, arguments.out, arguments.folds, config, _device(arguments), not arguments.quiet
-    )
+        labelled, arguments.model, arguments.out, arguments.folds, config, _device(arguments), not arguments.quiet,
+        workers=arguments.workers,
+    )  # fmt: skip
     _write_records(records, arguments.out / "cross_validation.csv")
     for key, value in summarise(records).items():
         print(f"{key}: {value}")

@@ -33,7 +33,7 @@ from .checkpoint import load_cavity_model, save_checkpoint
 from .evaluation import cavity_metrics
 from .inference import predict_cavity
 from .model import CavityUNet
-from .simulation import RandomResection
+from .simulation import RandomResection, masks_of
 
 LOG = logging.getLogger(__name__)
 
@@ -154,6 +154,64 @@ def _check_subjects(subjects: Sequence[tio.Subject], simulate: bool, what: str) 
             )
 
 
+class EpochSamples(torch.utils.data.Dataset):
+    """The training samples of one epoch, each drawn from its own seed: ``(seed, epoch, index)``.
+
+    Sample ``index`` picks its subject (simulated resection or, with probability
+    ``config.pseudo_fraction``, a pseudo-labelled image) and all its random augmentation from
+    generators seeded by that triple only, so a run gives the same batches whatever the number of
+    data-loader workers, and a resumed run the same ones as an uninterrupted run.
+    Items are ``(image, label)`` float tensors of shape (1, X, Y, Z).
+    """
+
+    def __init__(
+        self,
+        training: Sequence[tio.Subject],
+        pseudo_labelled: Sequence[tio.Subject],
+        config: CavityTrainingConfig,
+        landmarks: np.ndarray | None,
+        epoch: int,
+        length: int,
+    ):
+        self.training, self.pseudo_labelled = list(training), list(pseudo_labelled)
+        self.config, self.epoch, self.length = config, epoch, length
+        self.simulated = training_transform(landmarks, config.simulate, config.crop_shape, config.volumes)
+        self.real = training_transform(landmarks, False, config.crop_shape)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # PyTorch's data-loader workers compute with one thread; so does the training process here,
+        # because multi-threaded reductions round differently and the samples must not depend on it.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._sample(index)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _sample(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.config.seed, self.epoch, index])
+        # TorchIO's random transforms draw from torch's generator, a few from NumPy's global one.
+        torch.manual_seed(int(rng.integers(2**62)))
+        np.random.seed(int(rng.integers(2**32)))
+        if self.pseudo_labelled and rng.random() < self.config.pseudo_fraction:
+            sample = self.real(self.pseudo_labelled[int(rng.integers(len(self.pseudo_labelled)))])
+        else:
+            sample = self.simulated(self.training[int(rng.integers(len(self.training)))])
+        return sample["image"].data.float(), (sample["label"].data > 0).float()
+
+
+def _collate(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    shapes = {tuple(image.shape[1:]) for image, _ in items}
+    if len(shapes) > 1:
+        raise InputError(
+            "training subjects", f"images of different shapes {sorted(shapes)}: set crop_shape so batches can stack"
+        )
+    return torch.stack([image for image, _ in items]), torch.stack([label for _, label in items])
+
+
 def train_cavity(
     training: Sequence[tio.Subject],
     validation: Sequence[tio.Subject],
@@ -166,6 +224,7 @@ def train_cavity(
     progress: Callable[[float, str], None] | None = None,
     cancel: CancelToken | None = None,
     show_bar: bool = True,
+    workers: int = 0,
 ) -> CavityTrainingResult:
     """Train the cavity U-Net.
 
@@ -175,6 +234,8 @@ def train_cavity(
         pseudo_labelled: postoperative subjects with pseudo-labels; a share ``config.pseudo_fraction``
             of every batch is drawn from them.
         initial_checkpoint: start from these weights (and landmarks), e.g. to fine-tune.
+        workers: data-loader processes that simulate and augment the samples (0: in this process);
+            the result does not depend on it (see :class:`EpochSamples`).
     """
     from tqdm.auto import tqdm
 
@@ -184,6 +245,8 @@ def train_cavity(
     _check_subjects(training, config.simulate, "training")
     _check_subjects(validation, config.simulate, "validation")
     _check_subjects(pseudo_labelled, False, "pseudo-labelled")
+    if workers < 0:
+        raise InputError("workers", f"must be 0 or more, not {workers}")
     device = torch.device(device)
     use_cuda = device.type == "cuda"
     out_dir = Path(out_dir)
@@ -209,6 +272,9 @@ def train_cavity(
     elif landmarks is None:
         landmarks = train_landmarks([_image_of(subject) for subject in training])
     iterations = config.iterations_per_epoch or max(1, math.ceil(len(training) / config.batch_size))
+    if config.simulate and workers:
+        for subject in training:  # compute the resection masks once here: forked workers inherit the cache
+            masks_of(subject, "image", "parcellation", None)
 
     def validation_transform() -> tio.Compose:
         # Rebuilt every epoch: the same seeded resections, so validation losses are comparable.
@@ -222,23 +288,17 @@ def train_cavity(
     )  # fmt: skip
     for epoch in bar:
         started = time.perf_counter()
-        torch.manual_seed(config.seed + 1000 * (epoch + 1))
-        rng = np.random.default_rng(config.seed + epoch)
-        simulated = training_transform(landmarks, config.simulate, config.crop_shape, config.volumes)
-        real = training_transform(landmarks, False, config.crop_shape)
+        samples = EpochSamples(training, pseudo_labelled, config, landmarks, epoch, iterations * config.batch_size)
+        loader = torch.utils.data.DataLoader(
+            samples, config.batch_size, num_workers=workers, collate_fn=_collate,
+        )  # fmt: skip
         model.train()
         learning_rate = optimizer.param_groups[0]["lr"]
         losses = []
-        for _ in range(iterations):
-            batch = []
-            for _ in range(config.batch_size):
-                if cancel is not None:
-                    cancel.raise_if_cancelled()
-                if pseudo_labelled and rng.random() < config.pseudo_fraction:
-                    batch.append(real(pseudo_labelled[rng.integers(len(pseudo_labelled))]))
-                else:
-                    batch.append(simulated(training[rng.integers(len(training))]))
-            images, labels = _stack(batch, device)
+        for images, labels in loader:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            images, labels = images.to(device), labels.to(device)
             with torch.autocast(device.type, dtype=torch.float16, enabled=config.amp and use_cuda):
                 logits = model(images)
             loss = loss_function(logits.float(), labels)
@@ -307,6 +367,7 @@ def k_fold_finetune(
     device: torch.device | str = "cpu",
     show_bar: bool = True,
     cancel: CancelToken | None = None,
+    workers: int = 0,
 ) -> list[dict[str, object]]:
     """Fine-tune a simulation-trained model on labelled postoperative images with k-fold cross-validation.
 
@@ -323,7 +384,7 @@ def k_fold_finetune(
         train_subjects = [labelled[i] for i in order if i not in set(held_out)]
         result = train_cavity(
             train_subjects, [labelled[i] for i in held_out], Path(out_dir) / f"fold{fold}", config, device,
-            initial_checkpoint=initial_checkpoint, show_bar=show_bar, cancel=cancel,
+            initial_checkpoint=initial_checkpoint, show_bar=show_bar, cancel=cancel, workers=workers,
         )  # fmt: skip
         model, landmarks = load_cavity_model(result.best_checkpoint, device)
         for index in held_out:
