@@ -109,20 +109,46 @@ def test_learning_rate_schedule() -> None:
 
 
 def test_smoke_training_lowers_loss_resumes_and_predicts(tmp_path, synthetic_subjects) -> None:
+    from epilepsy_suite.errors import CancelledError
+    from epilepsy_suite.progress import CancelToken
+
     torch.set_num_threads(2)
     subjects = [TrainingSubject.from_images(f"s{i}", s.t1, s.flair, s.lesion) for i, s in enumerate(synthetic_subjects)]
     config = TrainingConfig(
-        patch_size=64, feature_size=8, max_epochs=2, warmup_epochs=1, learning_rate=1e-3, patches_per_subject=2
+        patch_size=64, feature_size=8, max_epochs=3, warmup_epochs=1, learning_rate=1e-3, patches_per_subject=2
     )
-    result = train(subjects[:3], subjects[3:], tmp_path / "run", config, "cpu", show_bar=False)
-    losses = [record["validation_loss"] for record in result.history]
-    assert len(losses) == 2 and losses[1] < losses[0]
-    assert result.best_checkpoint.is_file() and (tmp_path / "run" / "log.csv").is_file()
+    # A 3-epoch run killed after its second epoch...
+    token = CancelToken()
 
-    # Resume: a longer run continues after the last saved epoch.
-    longer = TrainingConfig(**{**config.__dict__, "max_epochs": 3})
-    resumed = train(subjects[:3], subjects[3:], tmp_path / "run", longer, "cpu", show_bar=False)
-    assert [record["epoch"] for record in resumed.history] == [0, 1, 2]
+    def stop_after_two(fraction: float, _: str) -> None:
+        if fraction >= 2 / 3:
+            token.cancel()
+
+    with pytest.raises(CancelledError):
+        train(
+            subjects[:3],
+            subjects[3:],
+            tmp_path / "run",
+            config,
+            "cpu",
+            progress=stop_after_two,
+            cancel=token,
+            show_bar=False,
+        )
+    written = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["history"]
+    losses = [record["validation_loss"] for record in written]
+    assert len(losses) == 2 and losses[1] < losses[0]
+    assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "log.csv").is_file()
+
+    # ...resumes after the last saved epoch and ends where an uninterrupted run does, bit for bit,
+    # with the same log (timings aside).
+    result = train(subjects[:3], subjects[3:], tmp_path / "run", config, "cpu", show_bar=False)
+    assert [record["epoch"] for record in result.history] == [0, 1, 2]
+    straight = train(subjects[:3], subjects[3:], tmp_path / "straight", config, "cpu", show_bar=False)
+    weights = [torch.load(run.last_checkpoint, weights_only=False)["state_dict"] for run in (result, straight)]
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+    untimed = [[{k: v for k, v in row.items() if k != "seconds"} for row in run.history] for run in (result, straight)]
+    assert untimed[0] == untimed[1]
 
     model = load_model(result.best_checkpoint)
     assert model.config["feature_size"] == 8

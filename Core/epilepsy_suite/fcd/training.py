@@ -155,15 +155,13 @@ def train(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, fused=use_cuda or None
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: learning_rate_factor(epoch, config))
-    scaler = torch.amp.GradScaler(enabled=config.amp and use_cuda)
+    scaler = torch.amp.GradScaler(enabled=False)  # bf16 autocast keeps fp32's range: no loss scaling
     last_path, best_path, log_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "log.csv"
     start_epoch, best_loss, stale, history, _ = (
         resume_training(last_path, model, optimizer, scheduler, device) if resume else (0, math.inf, 0, [], {})
     )
     train_sampler = patch_sampler(config, augment=True)
-    train_sampler.set_random_state(config.seed + start_epoch)
     validation_sampler = patch_sampler(config, augment=False)
-    rng = np.random.default_rng(config.seed + start_epoch)
     stopped_early = False
     bar = tqdm(
         range(start_epoch, config.max_epochs),
@@ -174,6 +172,10 @@ def train(
     )
     for epoch in bar:
         started = time.perf_counter()
+        # Every epoch draws from its own seed, so a resumed run repeats an uninterrupted one exactly.
+        rng = np.random.default_rng([config.seed, epoch])
+        train_sampler.set_random_state(int(rng.integers(2**31)))
+        torch.manual_seed(int(rng.integers(2**62)))  # dropout
         model.train()
         learning_rate = optimizer.param_groups[0]["lr"]
         losses = []
