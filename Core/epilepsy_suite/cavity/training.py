@@ -21,9 +21,11 @@ import SimpleITK as sitk
 import torch
 import torchio as tio
 from monai.losses import DiceLoss
+from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoints import resume_training, write_training_log
 from ..data import as_neuromorphometrics
+from ..distributed import ProcessGroup, join_process_group
 from ..errors import InputError
 from ..geometry import sitk_to_torchio
 from ..io import read_image, read_label_map
@@ -236,9 +238,11 @@ def train_cavity(
         initial_checkpoint: start from these weights (and landmarks), e.g. to fine-tune.
         workers: data-loader processes that simulate and augment the samples (0: in this process);
             the result does not depend on it (see :class:`EpochSamples`).
-    """
-    from tqdm.auto import tqdm
 
+    Under ``torchrun`` every process trains on its share of each epoch's samples (the batch is
+    split between them) with gradients averaged by ``DistributedDataParallel``; rank 0 alone
+    writes the checkpoints and the log, which records the world size.
+    """
     config = config or CavityTrainingConfig()
     if not training:
         raise InputError(out_dir, "no training subjects")
@@ -247,7 +251,25 @@ def train_cavity(
     _check_subjects(pseudo_labelled, False, "pseudo-labelled")
     if workers < 0:
         raise InputError("workers", f"must be 0 or more, not {workers}")
-    device = torch.device(device)
+    group = join_process_group(torch.device(device))
+    try:
+        return _train(
+            training, validation, out_dir, config, group, pseudo_labelled, initial_checkpoint, resume, progress,
+            cancel, show_bar, workers,
+        )  # fmt: skip
+    finally:
+        group.close()
+
+
+def _train(
+    training, validation, out_dir, config, group: ProcessGroup, pseudo_labelled, initial_checkpoint, resume, progress,
+    cancel, show_bar, workers,
+) -> CavityTrainingResult:  # fmt: skip
+    from tqdm.auto import tqdm
+
+    if config.batch_size % group.world_size:
+        raise InputError("batch size", f"{config.batch_size} cannot be split between {group.world_size} processes")
+    device = group.device
     use_cuda = device.type == "cuda"
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -272,6 +294,7 @@ def train_cavity(
     elif landmarks is None:
         landmarks = train_landmarks([_image_of(subject) for subject in training])
     iterations = config.iterations_per_epoch or max(1, math.ceil(len(training) / config.batch_size))
+    network = DistributedDataParallel(model) if group.distributed else model
     if config.simulate and workers:
         for subject in training:  # compute the resection masks once here: forked workers inherit the cache
             masks_of(subject, "image", "parcellation", None)
@@ -283,14 +306,16 @@ def train_cavity(
         return tio.Compose(simulation + preprocessing(landmarks) + crop + [tio.EnsureShapeMultiple(4)])
 
     bar = tqdm(
-        range(start_epoch, config.max_epochs), desc="cavity train", disable=not show_bar, initial=start_epoch,
+        range(start_epoch, config.max_epochs), desc="cavity train", disable=not (show_bar and group.is_main),
+        initial=start_epoch,
         total=config.max_epochs,
     )  # fmt: skip
     for epoch in bar:
         started = time.perf_counter()
         samples = EpochSamples(training, pseudo_labelled, config, landmarks, epoch, iterations * config.batch_size)
+        share = torch.utils.data.Subset(samples, range(group.rank, len(samples), group.world_size))
         loader = torch.utils.data.DataLoader(
-            samples, config.batch_size, num_workers=workers, collate_fn=_collate,
+            share, config.batch_size // group.world_size, num_workers=workers, collate_fn=_collate,
         )  # fmt: skip
         model.train()
         learning_rate = optimizer.param_groups[0]["lr"]
@@ -300,7 +325,7 @@ def train_cavity(
                 cancel.raise_if_cancelled()
             images, labels = images.to(device), labels.to(device)
             with torch.autocast(device.type, dtype=torch.float16, enabled=config.amp and use_cuda):
-                logits = model(images)
+                logits = network(images)
             loss = loss_function(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -308,26 +333,29 @@ def train_cavity(
             scaler.update()
             losses.append(loss.item())
         scheduler.step()
+        # Every process validates the same synchronised weights, so all take the same decisions below.
         validation_loss = _validation_loss(model, validation or training, validation_transform(), loss_function, device)
         record = {
             "epoch": epoch,
             "train_loss": float(np.mean(losses)),
             "validation_loss": validation_loss,
             "learning_rate": learning_rate,
+            "world_size": group.world_size,
             "seconds": time.perf_counter() - started,
         }
         history.append(record)
-        common = {"training_config": asdict(config), "epoch": epoch}
-        if validation_loss < best_loss:
-            best_loss, stale = validation_loss, 0
-            save_checkpoint(best_path, model, landmarks, validation_loss=validation_loss, **common)
-        else:
-            stale += 1
-        save_checkpoint(
-            last_path, model, landmarks, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-            best_loss=best_loss, stale=stale, history=history, **common,
-        )  # fmt: skip
-        write_training_log(log_path, history)
+        common = {"training_config": asdict(config), "epoch": epoch, "written_by_rank": group.rank}
+        improved = validation_loss < best_loss
+        best_loss, stale = (validation_loss, 0) if improved else (best_loss, stale + 1)
+        if group.is_main:
+            if improved:
+                save_checkpoint(best_path, model, landmarks, validation_loss=validation_loss, **common)
+            save_checkpoint(
+                last_path, model, landmarks, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                best_loss=best_loss, stale=stale, history=history, **common,
+            )  # fmt: skip
+            write_training_log(log_path, history)
+        group.barrier()  # no process runs ahead of the checkpoint it could be resumed from
         bar.set_postfix(train=f"{record['train_loss']:.4f}", val=f"{validation_loss:.4f}")
         if progress is not None:
             progress((epoch + 1) / config.max_epochs, f"epoch {epoch + 1}: validation loss {validation_loss:.4f}")
