@@ -1,4 +1,4 @@
-"""`torchrun --nproc_per_node 2` (gloo, CPU) trains the cavity network with both processes."""
+"""`torchrun --nproc_per_node 2` (gloo, CPU) trains the cavity and FCD networks with both processes."""
 
 from __future__ import annotations
 
@@ -42,5 +42,24 @@ def test_torchrun_trains_the_cavity_network_on_two_processes_and_resumes(tmp_pat
         rows = list(csv.DictReader(handle))
     assert [row["epoch"] for row in rows] == ["0", "1"]
     assert {row["world_size"] for row in rows} == {"2"}
+    last = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 1 and last["written_by_rank"] == 0
+
+
+def test_torchrun_trains_the_fcd_network_on_two_processes_and_resumes(tmp_path):
+    out = tmp_path / "fcd"
+    common = ["fcd", "train", "--synthetic", "2", "--out", str(out), "--patch-size", "64", "--feature-size", "8",
+              "--quiet"]  # fmt: skip
+    first = _torchrun([*common, "--epochs", "1"], tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert sorted(path.name for path in out.iterdir()) == ["best.pt", "last.pt", "log.csv"]
+    # Both ranks trained (each prints its own training loss: on different subjects they differ).
+    losses = {line for line in first.stdout.splitlines() if "train loss" in line}
+    assert len(losses) == 2
+    second = _torchrun([*common, "--epochs", "2"], tmp_path)
+    assert second.returncode == 0, second.stderr[-2000:]
+    with (out / "log.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in rows] == ["0", "1"] and {row["world_size"] for row in rows} == {"2"}
     last = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
     assert last["epoch"] == 1 and last["written_by_rank"] == 0

@@ -21,8 +21,10 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 from monai import transforms as mt
+from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoints import resume_training, write_training_log
+from ..distributed import ProcessGroup, join_process_group
 from ..errors import InputError
 from ..geometry import to_ras_array
 from ..io import check_same_grid
@@ -135,13 +137,36 @@ def train(
     show_bar: bool = True,
 ) -> TrainingResult:
     """Train and write ``last.pt`` (every epoch), ``best.pt`` (lowest validation loss) and
-    ``log.csv`` to ``out_dir``. With ``resume`` an existing ``last.pt`` is continued."""
-    from tqdm.auto import tqdm
+    ``log.csv`` to ``out_dir``. With ``resume`` an existing ``last.pt`` is continued.
 
+    Under ``torchrun`` each process takes its share of every epoch's subjects (one optimiser step
+    per subject, gradients averaged by ``DistributedDataParallel``); rank 0 alone writes the
+    checkpoints and the log, which records the world size.
+    """
     config = config or TrainingConfig()
     if not training:
         raise InputError(out_dir, "no training subjects")
-    device = torch.device(device)
+    group = join_process_group(torch.device(device))
+    try:
+        return _train(training, validation, out_dir, config, group, resume, progress, cancel, show_bar)
+    finally:
+        group.close()
+
+
+def _train(
+    training: list[TrainingSubject],
+    validation: list[TrainingSubject],
+    out_dir: str | os.PathLike[str],
+    config: TrainingConfig,
+    group: ProcessGroup,
+    resume: bool,
+    progress: Callable[[float, str], None] | None,
+    cancel: CancelToken | None,
+    show_bar: bool,
+) -> TrainingResult:
+    from tqdm.auto import tqdm
+
+    device = group.device
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
@@ -163,10 +188,11 @@ def train(
     train_sampler = patch_sampler(config, augment=True)
     validation_sampler = patch_sampler(config, augment=False)
     stopped_early = False
+    network = DistributedDataParallel(model) if group.distributed else model
     bar = tqdm(
         range(start_epoch, config.max_epochs),
         desc="fcd train",
-        disable=not show_bar,
+        disable=not (show_bar and group.is_main),
         initial=start_epoch,
         total=config.max_epochs,
     )
@@ -179,12 +205,15 @@ def train(
         model.train()
         learning_rate = optimizer.param_groups[0]["lr"]
         losses = []
-        for index in rng.permutation(len(training)):
+        order = rng.permutation(len(training))
+        # Every process takes the same number of steps (DDP synchronises each one), wrapping around.
+        steps = -(-len(order) // group.world_size)
+        for index in (order[(group.rank + step * group.world_size) % len(order)] for step in range(steps)):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             images, labels = _batch(train_sampler, training[index], device, channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and use_cuda):
-                loss = loss_function(model(images).float(), labels)
+                loss = loss_function(network(images).float(), labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -199,29 +228,24 @@ def train(
             "train_loss": float(np.mean(losses)),
             "validation_loss": validation_loss,
             "learning_rate": learning_rate,
+            "world_size": group.world_size,
             "seconds": time.perf_counter() - started,
         }
         history.append(record)
         improved = validation_loss < best_loss
-        if improved:
-            best_loss, stale = validation_loss, 0
+        best_loss, stale = (validation_loss, 0) if improved else (best_loss, stale + 1)
+        if group.is_main:  # every process validated the same synchronised weights: same decisions
+            if improved:
+                save_checkpoint(
+                    best_path, model, epoch=epoch, validation_loss=validation_loss, training_config=asdict(config)
+                )
             save_checkpoint(
-                best_path, model, epoch=epoch, validation_loss=validation_loss, training_config=asdict(config)
-            )
-        else:
-            stale += 1
-        save_checkpoint(
-            last_path,
-            model,
-            epoch=epoch,
-            optimizer=optimizer.state_dict(),
-            scheduler=scheduler.state_dict(),
-            best_loss=best_loss,
-            stale=stale,
-            history=history,
-            training_config=asdict(config),
-        )
-        write_training_log(log_path, history)
+                last_path, model, epoch=epoch, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                best_loss=best_loss, stale=stale, history=history, training_config=asdict(config),
+                written_by_rank=group.rank,
+            )  # fmt: skip
+            write_training_log(log_path, history)
+        group.barrier()
         bar.set_postfix(train=f"{record['train_loss']:.4f}", val=f"{validation_loss:.4f}")
         if progress is not None:
             progress((epoch + 1) / config.max_epochs, f"epoch {epoch + 1}: validation loss {validation_loss:.4f}")
