@@ -1,4 +1,4 @@
-"""`torchrun --nproc_per_node 2` (gloo, CPU) trains the cavity and FCD networks with both processes."""
+"""`torchrun --nproc_per_node 2` (gloo, CPU) trains the cavity, FCD and GESTURES models with both processes."""
 
 from __future__ import annotations
 
@@ -63,3 +63,22 @@ def test_torchrun_trains_the_fcd_network_on_two_processes_and_resumes(tmp_path):
     assert [row["epoch"] for row in rows] == ["0", "1"] and {row["world_size"] for row in rows} == {"2"}
     last = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
     assert last["epoch"] == 1 and last["written_by_rank"] == 0
+
+
+def test_torchrun_trains_gestures_on_two_processes_and_resumes(tmp_path):
+    from test_video_published import _write_dataset  # the public features data set's layout, tiny
+
+    root = _write_dataset(tmp_path / "gestures")
+    out = tmp_path / "video"
+    common = ["video", "train", "--gestures-features", str(root), "--out", str(out), "--segments", "4",
+              "--batch-videos", "2", "--quiet", "--device", "cpu"]  # fmt: skip
+    first = _torchrun([*common, "--epochs", "2"], tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert sorted(path.name for path in out.iterdir()) == ["best.pt", "last.pt", "log.csv"]
+    second = _torchrun([*common, "--epochs", "4"], tmp_path)
+    assert second.returncode == 0, second.stderr[-2000:]
+    with (out / "log.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in rows] == ["0", "1", "2", "3"] and {row["world_size"] for row in rows} == {"2"}
+    last = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 3 and last["written_by_rank"] == 0

@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoints import resume_training, write_training_log
+from ..distributed import ProcessGroup, join_process_group
 from ..errors import InputError
 from ..progress import CancelToken, ProgressCallback, track
 from .annotations import SeizureAnnotation, snippet_labels
@@ -214,14 +216,46 @@ def train_gestures(
     """Train the snippet and seizure classifiers; write ``best.pt``, ``last.pt`` and ``log.csv``.
 
     ``validation`` empty: the training items serve for model selection. ``metadata`` (extractor
-    and feature settings) is stored in the checkpoints for ``video predict``.
+    and feature settings) is stored in the checkpoints for ``video predict``. Under ``torchrun``
+    each process takes its share of every epoch's batches (gradients averaged by
+    ``DistributedDataParallel``); rank 0 alone writes, and the log records the world size.
     """
     _check_items(training, "training videos")
     validation = list(validation) or list(training)
     _check_items(validation, "validation videos")
+    group = join_process_group(torch.device(device))
+    try:
+        return _train(training, validation, out_folder, config, group, resume, metadata, progress, cancel, show_bar)
+    finally:
+        group.close()
+
+
+class _BothHeads(nn.Module):
+    """One forward through both classifiers, so that ``DistributedDataParallel`` sees every gradient."""
+
+    def __init__(self, model: GesturesModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, sequences: torch.Tensor, snippets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.seizure_logits(sequences), self.model.snippet_logits(snippets)
+
+
+def _train(
+    training: Sequence[FeatureItem],
+    validation: list[FeatureItem],
+    out_folder: str | PathLike[str],
+    config: GesturesTrainingConfig,
+    group: ProcessGroup,
+    resume: bool,
+    metadata: dict | None,
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+    show_bar: bool,
+) -> GesturesTrainingResult:
     out_folder = Path(out_folder)
     out_folder.mkdir(parents=True, exist_ok=True)
-    device = torch.device(device)
+    device = group.device
     torch.manual_seed(config.seed)
     model = GesturesModel(training[0].features.shape[1], config.aggregator, config.hidden)
     if config.standardise:
@@ -243,26 +277,35 @@ def train_gestures(
     pool, pool_labels = _known_snippets(training)
     snippet_weight = _class_weight(pool_labels).to(device)
     extra = {"metadata": metadata or {}, "training": asdict(config)}
-    for epoch in track(range(start, config.epochs), config.epochs - start, "epochs", progress, cancel, show_bar):
+    heads = _BothHeads(model)
+    network = DistributedDataParallel(heads) if group.distributed else heads
+    epochs = range(start, config.epochs)
+    for epoch in track(epochs, len(epochs), "epochs", progress, cancel, show_bar and group.is_main):
         model.train()
         rng = np.random.default_rng([config.seed, epoch])
         sampler = SegmentSampler(config.segments, config.gamma, rng)
         order = rng.permutation(len(training))
         losses = []
-        for first in range(0, len(order), config.videos_per_batch):
+        starts = list(range(0, len(order), config.videos_per_batch))
+        # Every process takes the same number of batches (DDP synchronises each step), wrapping around.
+        shares = -(-len(starts) // group.world_size)
+        for step in range(shares):
+            first = starts[(group.rank + step * group.world_size) % len(starts)]
             batch = [training[i] for i in order[first : first + config.videos_per_batch]]
             batch_labels = torch.tensor([item.label for item in batch], dtype=torch.float32, device=device)
-            seizure_loss = nn.functional.binary_cross_entropy_with_logits(
-                model.seizure_logits(sequences(batch, sampler).to(device)), batch_labels, pos_weight=seizure_weight
-            )
+            batch_sequences = sequences(batch, sampler).to(device)  # draws from rng before the snippets do
             chosen = torch.from_numpy(rng.integers(0, len(pool), min(config.snippet_batch, len(pool))))
+            snippets = pool[chosen] if len(pool) else torch.zeros(0, training[0].features.shape[1])
+            seizure_out, snippet_out = network(batch_sequences, snippets.to(device))
+            seizure_loss = nn.functional.binary_cross_entropy_with_logits(
+                seizure_out, batch_labels, pos_weight=seizure_weight
+            )
             snippet_loss = (
                 nn.functional.binary_cross_entropy_with_logits(
-                    model.snippet_logits(pool[chosen].to(device)), pool_labels[chosen].to(device),
-                    pos_weight=snippet_weight,
+                    snippet_out, pool_labels[chosen].to(device), pos_weight=snippet_weight
                 )
                 if len(pool)
-                else torch.zeros((), device=device)
+                else 0.0 * snippet_out.sum()  # keeps the snippet head in the graph, as DDP expects
             )  # fmt: skip
             optimizer.zero_grad(set_to_none=True)
             (seizure_loss + snippet_loss).backward()
@@ -272,14 +315,19 @@ def train_gestures(
         row = {"epoch": epoch, "loss": float(np.mean([a for a, _ in losses])),
                "snippet_loss": float(np.mean([b for _, b in losses]))}  # fmt: skip
         row.update(validation_losses(model, validation, config.segments, seizure_weight, snippet_weight, device))
+        row["world_size"] = group.world_size
         history.append(row)
-        if row["val_loss"] < best_loss:
+        improved = row["val_loss"] < best_loss
+        if improved:
             best_loss, best_epoch = row["val_loss"], epoch
-            save_gestures_model(best_path, model, epoch=epoch, **extra)
-        save_gestures_model(last_path, model, epoch=epoch, best_loss=best_loss, best_epoch=best_epoch, stale=0,
-                            history=history, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                            **extra)  # fmt: skip
-        write_training_log(out_folder / "log.csv", history)
+        if group.is_main:  # every process validated the same synchronised weights
+            if improved:
+                save_gestures_model(best_path, model, epoch=epoch, **extra)
+            save_gestures_model(last_path, model, epoch=epoch, best_loss=best_loss, best_epoch=best_epoch, stale=0,
+                                history=history, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                                written_by_rank=group.rank, **extra)  # fmt: skip
+            write_training_log(out_folder / "log.csv", history)
+        group.barrier()
     return GesturesTrainingResult(best_path, last_path, best_epoch, history)
 
 
