@@ -23,7 +23,7 @@ from epilepsy_suite.fcd.evaluation import evaluate_masks, summary_table, write_r
 from epilepsy_suite.fcd.inference import predict_array
 from epilepsy_suite.fcd.postprocess import PostprocessSettings
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
-from epilepsy_suite.fcd.training import TrainingConfig, TrainingSubject, train
+from epilepsy_suite.fcd.training import TrainingConfig, TrainingSubject, train_fcd
 
 
 def main(argv: list[str]) -> int:
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
             )
             start = time.perf_counter()
             with tempfile.TemporaryDirectory() as folder:
-                result = train(training, validation, folder, config, "cpu", show_bar=False)
+                result = train_fcd(training, validation, folder, config, "cpu", show_bar=False)
                 model = load_model(result.best_checkpoint)
             seconds = time.perf_counter() - start
 

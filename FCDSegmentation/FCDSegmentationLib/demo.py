@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
-from epilepsy_suite.fcd.training import TrainingConfig, TrainingSubject, train
+from epilepsy_suite.fcd.training import TrainingConfig, TrainingSubject, train_fcd
 
 from EpilepsySuiteMRML.volumes import volume_node_from_sitk
 
@@ -24,7 +24,7 @@ def run(context) -> None:
         patch_size=64, feature_size=8, max_epochs=epochs, warmup_epochs=1, learning_rate=2e-3, patches_per_subject=2
     )
     with tempfile.TemporaryDirectory() as folder:
-        result = train(
+        result = train_fcd(
             training,
             training[:1],
             Path(folder),

@@ -14,7 +14,7 @@ from epilepsy_suite.fcd.checkpoint import load_model
 from epilepsy_suite.fcd.dataset import find_bids_subjects, read_subject_csv, split_subjects
 from epilepsy_suite.fcd.preprocessing import match_flair_to_t1, prepare_subject
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
-from epilepsy_suite.fcd.training import TrainingConfig, TrainingSubject, learning_rate_factor, train
+from epilepsy_suite.fcd.training import TrainingConfig, TrainingSubject, learning_rate_factor, train_fcd
 from epilepsy_suite.io import write_image
 
 
@@ -125,7 +125,7 @@ def test_smoke_training_lowers_loss_resumes_and_predicts(tmp_path, synthetic_sub
             token.cancel()
 
     with pytest.raises(CancelledError):
-        train(
+        train_fcd(
             subjects[:3],
             subjects[3:],
             tmp_path / "run",
@@ -142,9 +142,9 @@ def test_smoke_training_lowers_loss_resumes_and_predicts(tmp_path, synthetic_sub
 
     # ...resumes after the last saved epoch and ends where an uninterrupted run does, bit for bit,
     # with the same log (timings aside).
-    result = train(subjects[:3], subjects[3:], tmp_path / "run", config, "cpu", show_bar=False)
+    result = train_fcd(subjects[:3], subjects[3:], tmp_path / "run", config, "cpu", show_bar=False)
     assert [record["epoch"] for record in result.history] == [0, 1, 2]
-    straight = train(subjects[:3], subjects[3:], tmp_path / "straight", config, "cpu", show_bar=False)
+    straight = train_fcd(subjects[:3], subjects[3:], tmp_path / "straight", config, "cpu", show_bar=False)
     weights = [torch.load(run.last_checkpoint, weights_only=False)["state_dict"] for run in (result, straight)]
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
     untimed = [[{k: v for k, v in row.items() if k != "seconds"} for row in run.history] for run in (result, straight)]

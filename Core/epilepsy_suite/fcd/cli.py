@@ -188,7 +188,7 @@ def load_subjects(arguments: argparse.Namespace):
 
 def _train(arguments: argparse.Namespace) -> int:
     from ..device import resolve_device
-    from .training import TrainingConfig, train
+    from .training import TrainingConfig, train_fcd
 
     training, validation, test = load_subjects(arguments)
     LOG.info("subjects: %d training, %d validation, %d test", len(training), len(validation), len(test))
@@ -203,7 +203,7 @@ def _train(arguments: argparse.Namespace) -> int:
         seed=arguments.seed,
         warmup_epochs=min(10, max(arguments.epochs // 3, 1)),
     )
-    result = train(
+    result = train_fcd(
         training,
         validation,
         arguments.out,

@@ -125,7 +125,7 @@ def _batch(
     return images.float(), labels.float()
 
 
-def train(
+def train_fcd(
     training: list[TrainingSubject],
     validation: list[TrainingSubject],
     out_dir: str | os.PathLike[str],
