@@ -145,8 +145,10 @@ def test_smoke_training_lowers_loss_resumes_and_predicts(tmp_path, synthetic_sub
     result = train_fcd(subjects[:3], subjects[3:], tmp_path / "run", config, "cpu", show_bar=False)
     assert [record["epoch"] for record in result.history] == [0, 1, 2]
     straight = train_fcd(subjects[:3], subjects[3:], tmp_path / "straight", config, "cpu", show_bar=False)
-    weights = [torch.load(run.last_checkpoint, weights_only=False)["state_dict"] for run in (result, straight)]
-    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+    # Patches prepared by two data-loader workers give the same weights too.
+    workers = train_fcd(subjects[:3], subjects[3:], tmp_path / "workers", config, "cpu", show_bar=False, workers=2)
+    weights = [torch.load(run.last_checkpoint, weights_only=False)["state_dict"] for run in (result, straight, workers)]
+    assert all(torch.equal(weights[0][key], other[key]) for other in weights[1:] for key in weights[0])
     untimed = [[{k: v for k, v in row.items() if k != "seconds"} for row in run.history] for run in (result, straight)]
     assert untimed[0] == untimed[1]
 

@@ -48,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     train.add_argument("--feature-size", type=int, default=16, help="channels of the first stage (default 16)")
     train.add_argument("--learning-rate", type=float, default=1e-4)
     train.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
+    train.add_argument("--workers", type=int, default=0, metavar="N",
+                       help="data-loader processes preparing the patches (default 0); results do not depend on N")  # fmt: skip
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser(
@@ -211,6 +213,7 @@ def _train(arguments: argparse.Namespace) -> int:
         resolve_device(arguments.device),
         resume=not arguments.no_resume,
         show_bar=not arguments.quiet,
+        workers=arguments.workers,
     )
     last = result.history[-1] if result.history else {}
     print(f"best checkpoint: {result.best_checkpoint}")

@@ -114,6 +114,36 @@ def patch_sampler(config: TrainingConfig, augment: bool) -> mt.Compose:
     return mt.Compose(steps)
 
 
+class EpochPatches(torch.utils.data.Dataset):
+    """One epoch's training steps: item ``k`` is the (P, 2, S, S, S) patches and (P, 1, S, S, S) labels
+    of subject ``subjects[k]``, augmented from the seed ``(seed, epoch, positions[k])`` only.
+
+    A step's patches therefore do not depend on which process or data-loader worker makes them,
+    nor on how many there are (torch runs with one thread here, as in PyTorch's workers, because
+    multi-threaded reductions round differently).
+    """
+
+    def __init__(
+        self, training: list[TrainingSubject], config: TrainingConfig, epoch: int, subjects: list, positions: list
+    ):
+        self.training, self.config, self.epoch = training, config, epoch
+        self.subjects, self.positions = list(subjects), list(positions)
+        self.sampler = patch_sampler(config, augment=True)
+
+    def __len__(self) -> int:
+        return len(self.subjects)
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            seed = np.random.default_rng([self.config.seed, self.epoch, self.positions[item]]).integers(2**31)
+            self.sampler.set_random_state(int(seed))
+            return _batch(self.sampler, self.training[self.subjects[item]], torch.device("cpu"), False)
+        finally:
+            torch.set_num_threads(threads)
+
+
 def _batch(
     sampler: mt.Compose, subject: TrainingSubject, device: torch.device, channels_last: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,20 +165,22 @@ def train_fcd(
     progress: Callable[[float, str], None] | None = None,
     cancel: CancelToken | None = None,
     show_bar: bool = True,
+    workers: int = 0,
 ) -> TrainingResult:
     """Train and write ``last.pt`` (every epoch), ``best.pt`` (lowest validation loss) and
     ``log.csv`` to ``out_dir``. With ``resume`` an existing ``last.pt`` is continued.
 
     Under ``torchrun`` each process takes its share of every epoch's subjects (one optimiser step
     per subject, gradients averaged by ``DistributedDataParallel``); rank 0 alone writes the
-    checkpoints and the log, which records the world size.
+    checkpoints and the log, which records the world size. ``workers`` data-loader processes
+    prepare the patches (the weights do not depend on their number, see :class:`EpochPatches`).
     """
     config = config or TrainingConfig()
     if not training:
         raise InputError(out_dir, "no training subjects")
     group = join_process_group(torch.device(device))
     try:
-        return _train(training, validation, out_dir, config, group, resume, progress, cancel, show_bar)
+        return _train(training, validation, out_dir, config, group, resume, progress, cancel, show_bar, workers)
     finally:
         group.close()
 
@@ -163,9 +195,12 @@ def _train(
     progress: Callable[[float, str], None] | None,
     cancel: CancelToken | None,
     show_bar: bool,
+    workers: int = 0,
 ) -> TrainingResult:
     from tqdm.auto import tqdm
 
+    if workers < 0:
+        raise InputError("workers", f"must be 0 or more, not {workers}")
     device = group.device
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -185,7 +220,6 @@ def _train(
     start_epoch, best_loss, stale, history, _ = (
         resume_training(last_path, model, optimizer, scheduler, device) if resume else (0, math.inf, 0, [], {})
     )
-    train_sampler = patch_sampler(config, augment=True)
     validation_sampler = patch_sampler(config, augment=False)
     stopped_early = False
     network = DistributedDataParallel(model) if group.distributed else model
@@ -200,7 +234,6 @@ def _train(
         started = time.perf_counter()
         # Every epoch draws from its own seed, so a resumed run repeats an uninterrupted one exactly.
         rng = np.random.default_rng([config.seed, epoch])
-        train_sampler.set_random_state(int(rng.integers(2**31)))
         torch.manual_seed(int(rng.integers(2**62)))  # dropout
         model.train()
         learning_rate = optimizer.param_groups[0]["lr"]
@@ -208,10 +241,14 @@ def _train(
         order = rng.permutation(len(training))
         # Every process takes the same number of steps (DDP synchronises each one), wrapping around.
         steps = -(-len(order) // group.world_size)
-        for index in (order[(group.rank + step * group.world_size) % len(order)] for step in range(steps)):
+        positions = [group.rank + step * group.world_size for step in range(steps)]
+        patches = EpochPatches(training, config, epoch, [order[p % len(order)] for p in positions], positions)
+        for images, labels in torch.utils.data.DataLoader(patches, batch_size=None, num_workers=workers):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            images, labels = _batch(train_sampler, training[index], device, channels_last)
+            images, labels = images.to(device), labels.to(device)
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last_3d)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and use_cuda):
                 loss = loss_function(network(images).float(), labels)
             optimizer.zero_grad(set_to_none=True)
