@@ -1,6 +1,9 @@
-"""Choice of the torch device from the ``--device auto|cpu|cuda`` option."""
+"""Choice of the torch device from the ``--device auto|cpu|cuda`` option, and torch's thread count."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -18,3 +21,18 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InputError("--device", "CUDA was requested but no CUDA GPU is available to torch")
     return torch.device(name)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block with torch on one CPU thread, as in PyTorch's data-loader workers.
+
+    Multi-threaded reductions round differently, so data prepared here is bit-identical
+    whether a worker or the training process prepares it. The previous count is restored.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

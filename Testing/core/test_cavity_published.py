@@ -136,6 +136,15 @@ def test_csf_texture_follows_resectors_rule(template_pair):
     assert intensities[ventricles].mean() > 1.5 * expected_mean  # the old rule (whole-label mean) was far off
 
 
+def _everything_is_cavity(spacing_mm: float | None) -> CavityUNet:
+    """A tiny network whose output is 'cavity' at every voxel (zero head weights, cavity bias +10)."""
+    model = CavityUNet(first_channels=2, spacing_mm=spacing_mm).eval()
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor([0.0, 10.0]))
+    return model
+
+
 def _in_world(mask: sitk.Image, reference: sitk.Image) -> np.ndarray:
     return sitk.GetArrayFromImage(sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor)) > 0
 
@@ -190,10 +199,7 @@ def test_registration_to_mni_maps_the_result_back(template_pair):
     moved = sitk.DICOMOrient(moved, "LPI")
     grid = template_grid(moved)
     # A model that calls every voxel cavity shows where the network grid lands on the input grid.
-    model = CavityUNet(first_channels=2, spacing_mm=1.0).eval()
-    with torch.no_grad():
-        model.head.weight.zero_()
-        model.head.bias.copy_(torch.tensor([0.0, 10.0]))
+    model = _everything_is_cavity(spacing_mm=1.0)
     prediction = predict_cavity(model, moved, None, keep_largest_component=False, grid=grid)
     assert prediction.mask.GetSize() == moved.GetSize() and prediction.mask.GetDirection() == moved.GetDirection()
     brain = sitk.GetArrayFromImage(moved) > 0
@@ -214,10 +220,7 @@ def test_the_network_sees_a_centred_crop_to_a_multiple_of_8():
     prepared, crop = network_input(image, None, spacing_mm=None)
     assert tuple(prepared.data.shape[1:]) == (13, 17, 20)
     assert crop == (slice(3, 11), slice(1, 17), slice(2, 18))
-    model = CavityUNet(first_channels=2).eval()
-    with torch.no_grad():
-        model.head.weight.zero_()
-        model.head.bias.copy_(torch.tensor([0.0, 10.0]))
+    model = _everything_is_cavity(spacing_mm=None)
     mask = sitk.GetArrayFromImage(predict_cavity(model, image, None).mask)  # (z, y, x)
     # The image's x and y point left and posterior (LPS identity direction): RAS+ flips them.
     expected = np.zeros_like(mask)

@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoints import resume_training, write_training_log
 from ..data import as_neuromorphometrics
+from ..device import one_thread
 from ..distributed import ProcessGroup, join_process_group
 from ..errors import InputError
 from ..geometry import sitk_to_torchio
@@ -134,15 +135,9 @@ def learning_rate_factor(epoch: int, config: CavityTrainingConfig) -> float:
     return 0.1 ** (epoch // config.step_epochs)
 
 
-def _stack(subjects: list[tio.Subject], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    shapes = {tuple(subject["image"].shape[1:]) for subject in subjects}
-    if len(shapes) > 1:
-        raise InputError(
-            "training subjects", f"images of different shapes {sorted(shapes)}: set crop_shape so batches can stack"
-        )
-    images = torch.stack([subject["image"].data.float() for subject in subjects]).to(device)
-    labels = torch.stack([(subject["label"].data > 0).float() for subject in subjects]).to(device)
-    return images, labels
+def _image_and_label(subject: tio.Subject) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, X, Y, Z) float image and binary float label of a transformed subject."""
+    return subject["image"].data.float(), (subject["label"].data > 0).float()
 
 
 def _check_subjects(subjects: Sequence[tio.Subject], simulate: bool, what: str) -> None:
@@ -184,14 +179,8 @@ class EpochSamples(torch.utils.data.Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        # PyTorch's data-loader workers compute with one thread; so does the training process here,
-        # because multi-threaded reductions round differently and the samples must not depend on it.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_thread():  # the samples must not depend on who prepares them
             return self._sample(index)
-        finally:
-            torch.set_num_threads(threads)
 
     def _sample(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.config.seed, self.epoch, index])
@@ -202,7 +191,7 @@ class EpochSamples(torch.utils.data.Dataset):
             sample = self.real(self.pseudo_labelled[int(rng.integers(len(self.pseudo_labelled)))])
         else:
             sample = self.simulated(self.training[int(rng.integers(len(self.training)))])
-        return sample["image"].data.float(), (sample["label"].data > 0).float()
+        return _image_and_label(sample)
 
 
 def _collate(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -379,7 +368,7 @@ def _validation_loss(model, subjects, transform, loss_function, device) -> float
     torch.manual_seed(0)
     try:
         for subject in subjects:
-            images, labels = _stack([transform(subject)], device)
+            images, labels = (tensor.to(device) for tensor in _collate([_image_and_label(transform(subject))]))
             losses.append(loss_function(model(images).float(), labels).item())
     finally:
         torch.random.set_rng_state(state)

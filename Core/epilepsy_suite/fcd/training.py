@@ -24,6 +24,7 @@ from monai import transforms as mt
 from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoints import resume_training, write_training_log
+from ..device import one_thread
 from ..distributed import ProcessGroup, join_process_group
 from ..errors import InputError
 from ..geometry import to_ras_array
@@ -134,14 +135,10 @@ class EpochPatches(torch.utils.data.Dataset):
         return len(self.subjects)
 
     def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_thread():
             seed = np.random.default_rng([self.config.seed, self.epoch, self.positions[item]]).integers(2**31)
             self.sampler.set_random_state(int(seed))
             return _batch(self.sampler, self.training[self.subjects[item]], torch.device("cpu"), False)
-        finally:
-            torch.set_num_threads(threads)
 
 
 def _batch(
