@@ -54,6 +54,11 @@ def read_checkpoint(
     return payload
 
 
+def is_state_dict(payload: object) -> bool:
+    """Whether ``payload`` is a plain, non-empty state dict (names -> tensors), as published files are."""
+    return isinstance(payload, dict) and bool(payload) and all(isinstance(v, torch.Tensor) for v in payload.values())
+
+
 def checkpoint_fields(payload: dict, path: str | os.PathLike[str], kind: str) -> tuple[dict, dict]:
     """The ``config`` and ``state_dict`` of one of our checkpoints, or an :class:`InputError` naming
     ``path`` when either is missing or of the wrong type (a damaged or hand-made file)."""

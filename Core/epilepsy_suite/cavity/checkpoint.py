@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoints import checkpoint_fields, load_weights, read_checkpoint
+from ..checkpoints import checkpoint_fields, is_state_dict, load_weights, read_checkpoint
 from ..errors import InputError
 from ..io import atomic_output
 from .model import CavityUNet
@@ -55,11 +55,8 @@ _RESSEG_ALIAS = re.compile(r"\.block\.\d+\.")
 
 def is_resseg_state_dict(state: object) -> bool:
     """Whether ``state`` looks like resseg's published state dict (its own key names)."""
-    return (
-        isinstance(state, dict)
-        and bool(state)
-        and all(isinstance(value, torch.Tensor) for value in state.values())
-        and any(str(key).removeprefix("module.").startswith("encoder.encoding_blocks.") for key in state)
+    return is_state_dict(state) and any(
+        str(key).removeprefix("module.").startswith("encoder.encoding_blocks.") for key in state
     )
 
 

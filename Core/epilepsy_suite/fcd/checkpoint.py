@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import checkpoint_fields, load_weights, read_checkpoint
+from ..checkpoints import checkpoint_fields, is_state_dict, load_weights, read_checkpoint
 from ..errors import InputError
 from ..io import atomic_output
 from .model import MSDSANet
@@ -55,7 +55,7 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
     if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
         config, state = checkpoint_fields(payload, path, "MS-DSA-Net checkpoint")
         state = strip_module_prefix(state)
-    elif isinstance(payload, dict) and payload and all(isinstance(value, torch.Tensor) for value in payload.values()):
+    elif is_state_dict(payload):
         state = strip_module_prefix(payload)
         if is_published_state_dict(state):
             state, shown = from_published_state_dict(state), published_name
