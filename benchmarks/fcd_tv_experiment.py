@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 from epilepsy_suite.fcd.checkpoint import load_model
-from epilepsy_suite.fcd.dataset import split_subjects
+from epilepsy_suite.fcd.dataset import TrainingSubject, split_subjects
 from epilepsy_suite.fcd.evaluation import evaluate_masks, summary_table, write_report
 from epilepsy_suite.fcd.inference import predict_array
 from epilepsy_suite.fcd.postprocess import PostprocessSettings
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
-from epilepsy_suite.fcd.training import TrainingConfig, TrainingSubject, train_fcd
+from epilepsy_suite.fcd.training import FCDTrainingConfig, train_fcd
 
 
 def main(argv: list[str]) -> int:
@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     for method, loss in (("Dice", "dice"), ("Dice + 0.1 TV", "dice_tv")):
         rows = []
         for run in range(arguments.runs):
-            config = TrainingConfig(
+            config = FCDTrainingConfig(
                 patch_size=64,
                 feature_size=8,
                 loss=loss,

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from epilepsy_suite.video.annotations import read_annotations
+from epilepsy_suite.video.dataset import dataset_features, feature_metadata
 from epilepsy_suite.video.evaluation import binary_metrics, cross_validate
 from epilepsy_suite.video.extractors import load_extractor
 from epilepsy_suite.video.preprocessing import PreprocessingSettings
 from epilepsy_suite.video.synthetic import make_synthetic_dataset
-from epilepsy_suite.video.training import GesturesTrainingConfig, dataset_features, feature_metadata
+from epilepsy_suite.video.training import GesturesTrainingConfig
 
 
 def main(argv: list[str]) -> int:
@@ -61,7 +62,7 @@ def main(argv: list[str]) -> int:
     results: dict[str, list] = {}
     for aggregator in ("mean", "lstm", "blstm"):
         config = GesturesTrainingConfig(segments=arguments.segments, gamma=arguments.gamma, aggregator=aggregator,
-                                        epochs=arguments.epochs, videos_per_batch=arguments.batch_videos)  # fmt: skip
+                                        max_epochs=arguments.epochs, videos_per_batch=arguments.batch_videos)  # fmt: skip
         for repeat in range(arguments.repeats):
             setting = f"n{arguments.segments}_g{arguments.gamma:g}_e{arguments.epochs}_b{arguments.batch_videos}"
             folder = arguments.out / "cv" / setting / f"{aggregator}_{repeat}"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from epilepsy_suite.cavity.dataset import make_subject
 from epilepsy_suite.cavity.simulation import RandomResection
-from epilepsy_suite.cavity.training import CavityTrainingConfig, make_subject, train_cavity
+from epilepsy_suite.cavity.training import CavityTrainingConfig, train_cavity
 from epilepsy_suite.geometry import coarsened, torchio_to_sitk
 
 from EpilepsySuiteMRML.volumes import volume_node_from_sitk

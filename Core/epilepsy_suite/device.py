@@ -1,4 +1,5 @@
-"""Choice of the torch device from the ``--device auto|cpu|cuda`` option, and torch's thread count."""
+"""Choice of the torch device from the ``--device auto|cpu|cuda`` option, its training precision,
+and torch's thread count."""
 
 from __future__ import annotations
 
@@ -21,6 +22,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InputError("--device", "CUDA was requested but no CUDA GPU is available to torch")
     return torch.device(name)
+
+
+def autocast_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None:
+    """The mixed-precision type for training on ``device``, chosen once for every model.
+
+    bf16 on GPUs that support it (fp32's range: no gradient scaling), fp16 on older GPUs (to be
+    used with a gradient scaler), ``None`` (full precision) on CPU or when ``amp`` is off.
+    """
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 @contextmanager

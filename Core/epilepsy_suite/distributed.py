@@ -38,6 +38,12 @@ class ProcessGroup:
         if self.distributed:
             dist.barrier()
 
+    def __enter__(self) -> ProcessGroup:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Leave the group if this process joined it (so a later run in the process starts clean)."""
         if self.created_here and dist.is_initialized():

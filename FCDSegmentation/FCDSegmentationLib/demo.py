@@ -6,8 +6,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from epilepsy_suite.fcd.dataset import TrainingSubject
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
-from epilepsy_suite.fcd.training import TrainingConfig, TrainingSubject, train_fcd
+from epilepsy_suite.fcd.training import FCDTrainingConfig, train_fcd
 
 from EpilepsySuiteMRML.volumes import volume_node_from_sitk
 
@@ -20,7 +21,7 @@ def run(context) -> None:
     subjects = [make_synthetic_subject(seed, spacing=spacing) for seed in range(5)]
     training = [TrainingSubject.from_images(f"s{i}", s.t1, s.flair, s.lesion) for i, s in enumerate(subjects[:4])]
     epochs = 1 if context.quick else 4
-    config = TrainingConfig(
+    config = FCDTrainingConfig(
         patch_size=64, feature_size=8, max_epochs=epochs, warmup_epochs=1, learning_rate=2e-3, patches_per_subject=2
     )
     with tempfile.TemporaryDirectory() as folder:

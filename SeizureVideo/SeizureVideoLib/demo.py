@@ -8,17 +8,13 @@ from pathlib import Path
 
 import numpy as np
 from epilepsy_suite.io import atomic_output
+from epilepsy_suite.video.dataset import dataset_features, feature_metadata
 from epilepsy_suite.video.extractors import load_extractor
 from epilepsy_suite.video.inference import estimate_generalisation_time, plot_curve_png
 from epilepsy_suite.video.models import GesturesModel, save_gestures_model
 from epilepsy_suite.video.preprocessing import DEFAULT_SETTINGS
 from epilepsy_suite.video.synthetic import make_synthetic_dataset, render_seizure_video
-from epilepsy_suite.video.training import (
-    GesturesTrainingConfig,
-    dataset_features,
-    feature_metadata,
-    train_gestures,
-)
+from epilepsy_suite.video.training import GesturesTrainingConfig, train_gestures
 from vtk.util import numpy_support
 
 from .logic import SeizureVideoLogic
@@ -70,7 +66,7 @@ def _train_briefly(folder: Path, extractor) -> Path:
         folder / "videos", TRAINING_VIDEOS, seed=11, durations=(8.0, 11.0), size=SIZE, show_bar=False
     )
     items = dataset_features(annotations, extractor, folder / "features", stride=STRIDE, show_bar=False)
-    config = GesturesTrainingConfig(epochs=EPOCHS, snippet_learning_rate=1e-2)
+    config = GesturesTrainingConfig(max_epochs=EPOCHS, snippet_learning_rate=1e-2)
     metadata = feature_metadata(extractor, DEFAULT_SETTINGS, STRIDE)
     return train_gestures(items, [], folder / "run", config, "cpu", metadata=metadata, show_bar=False).best_checkpoint
 

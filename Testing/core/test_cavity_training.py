@@ -7,9 +7,10 @@ import pytest
 import SimpleITK as sitk
 import torch
 from epilepsy_suite.cavity.checkpoint import load_cavity_model
+from epilepsy_suite.cavity.dataset import make_subject
 from epilepsy_suite.cavity.evaluation import cavity_metrics, dice, hausdorff95, median_iqr, resected_structures
 from epilepsy_suite.cavity.inference import coefficient_of_quartile_variation, predict_cavity
-from epilepsy_suite.cavity.training import CavityTrainingConfig, make_subject, train_cavity
+from epilepsy_suite.cavity.training import CavityTrainingConfig, train_cavity
 from epilepsy_suite.cli import main as cli_main
 from epilepsy_suite.data import mni_template, neuromorphometrics_parcellation
 from epilepsy_suite.errors import InputError

@@ -7,7 +7,8 @@ import csv
 import pytest
 import SimpleITK as sitk
 import torch
-from epilepsy_suite.cavity.training import CavityTrainingConfig, make_subject, train_cavity
+from epilepsy_suite.cavity.dataset import make_subject
+from epilepsy_suite.cavity.training import CavityTrainingConfig, train_cavity
 from epilepsy_suite.data import mni_template, neuromorphometrics_parcellation
 from epilepsy_suite.geometry import coarsened
 

@@ -13,6 +13,7 @@ from epilepsy_suite.cli import main
 from epilepsy_suite.data.templates import fsl_mni152_template, mni_template
 from epilepsy_suite.errors import InputError
 from epilepsy_suite.fcd.checkpoint import load_model
+from epilepsy_suite.fcd.dataset import TrainingSubject
 from epilepsy_suite.fcd.inference import predict_array, predict_probability, predict_subject
 from epilepsy_suite.fcd.model import MSDSANet
 from epilepsy_suite.fcd.preprocessing import (
@@ -25,7 +26,6 @@ from epilepsy_suite.fcd.preprocessing import (
 from epilepsy_suite.fcd.presets import PUBLISHED, SUITE, get_preset
 from epilepsy_suite.fcd.published import from_published_state_dict, infer_config, to_published_state_dict
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
-from epilepsy_suite.fcd.training import TrainingSubject
 from epilepsy_suite.geometry import coarsened, from_ras_array, to_ras_array
 from epilepsy_suite.registration import register_affine, register_rigid
 

@@ -11,10 +11,10 @@ import torch
 from epilepsy_suite.cli import main
 from epilepsy_suite.errors import InputError
 from epilepsy_suite.fcd.checkpoint import load_model
-from epilepsy_suite.fcd.dataset import find_bids_subjects, read_subject_csv, split_subjects
+from epilepsy_suite.fcd.dataset import TrainingSubject, find_bids_subjects, read_subject_csv, split_subjects
 from epilepsy_suite.fcd.preprocessing import match_flair_to_t1, prepare_subject
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
-from epilepsy_suite.fcd.training import TrainingConfig, TrainingSubject, learning_rate_factor, train_fcd
+from epilepsy_suite.fcd.training import FCDTrainingConfig, learning_rate_factor, train_fcd
 from epilepsy_suite.io import write_image
 
 
@@ -101,7 +101,7 @@ def test_missing_flair_is_a_clear_error(tmp_path, synthetic_subjects) -> None:
 
 
 def test_learning_rate_schedule() -> None:
-    config = TrainingConfig(max_epochs=300)
+    config = FCDTrainingConfig(max_epochs=300)
     assert learning_rate_factor(0, config) == pytest.approx(0.1)
     assert learning_rate_factor(5, config) == pytest.approx(0.55)
     assert learning_rate_factor(10, config) == pytest.approx(1.0)
@@ -114,7 +114,7 @@ def test_smoke_training_lowers_loss_resumes_and_predicts(tmp_path, synthetic_sub
 
     torch.set_num_threads(2)
     subjects = [TrainingSubject.from_images(f"s{i}", s.t1, s.flair, s.lesion) for i, s in enumerate(synthetic_subjects)]
-    config = TrainingConfig(
+    config = FCDTrainingConfig(
         patch_size=64, feature_size=8, max_epochs=3, warmup_epochs=1, learning_rate=1e-3, patches_per_subject=2
     )
     # A 3-epoch run killed after its second epoch...

@@ -19,6 +19,7 @@ from epilepsy_suite.video.annotations import (
     read_annotations,
     snippet_labels,
 )
+from epilepsy_suite.video.dataset import dataset_features, feature_metadata
 from epilepsy_suite.video.evaluation import average_precision, binary_metrics, cross_validate, stratified_folds
 from epilepsy_suite.video.extractors import EXTRACTORS, load_extractor
 from epilepsy_suite.video.features import VideoFeatures, cache_path, extract_features
@@ -26,7 +27,7 @@ from epilepsy_suite.video.inference import estimate_generalisation_time, predict
 from epilepsy_suite.video.models import GesturesModel, SeizureClassifier, load_gestures_model
 from epilepsy_suite.video.preprocessing import PreprocessingSettings
 from epilepsy_suite.video.synthetic import make_synthetic_dataset, render_seizure_video
-from epilepsy_suite.video.training import GesturesTrainingConfig, dataset_features, feature_metadata, train_gestures
+from epilepsy_suite.video.training import GesturesTrainingConfig, train_gestures
 
 SIDE = 32  # tiny extractor input: these tests check plumbing, not accuracy
 
@@ -150,9 +151,9 @@ def test_training_resumes_and_the_model_predicts(tmp_path: Path, dataset, extrac
     assert all(item.labels.sum() == 0 for item in items if item.label == 0)
     assert all(0 < item.labels.mean() < 0.55 for item in items if item.label == 1)
     metadata = feature_metadata(extractor, PreprocessingSettings(), 4)
-    config = GesturesTrainingConfig(segments=4, epochs=6, videos_per_batch=4)
+    config = GesturesTrainingConfig(segments=4, max_epochs=6, videos_per_batch=4)
     whole = train_gestures(items, items[:2], tmp_path / "whole", config, metadata=metadata, show_bar=False)
-    short = train_gestures(items, items[:2], tmp_path / "parts", GesturesTrainingConfig(segments=4, epochs=3,
+    short = train_gestures(items, items[:2], tmp_path / "parts", GesturesTrainingConfig(segments=4, max_epochs=3,
                            videos_per_batch=4), metadata=metadata, show_bar=False)  # fmt: skip
     resumed = train_gestures(items, items[:2], tmp_path / "parts", config, metadata=metadata, show_bar=False)
     assert len(short.history) == 3 and len(resumed.history) == 6
@@ -162,7 +163,7 @@ def test_training_resumes_and_the_model_predicts(tmp_path: Path, dataset, extrac
     assert untimed[0] == untimed[1]
     assert (tmp_path / "parts" / "log.csv").read_text().count("\n") == 7
     model, payload = load_gestures_model(whole.best_checkpoint)
-    assert payload["metadata"]["extractor"] == "r2plus1d_34_8" and payload["training"]["segments"] == 4
+    assert payload["metadata"]["extractor"] == "r2plus1d_34_8" and payload["training_config"]["segments"] == 4
 
     prediction = predict_seizure(dataset[0].video, whole.best_checkpoint, extractor, cache_folder=feature_cache,
                                  show_bar=False)  # fmt: skip
@@ -176,7 +177,7 @@ def test_training_resumes_and_the_model_predicts(tmp_path: Path, dataset, extrac
 
 def test_cross_validation_holds_out_every_seizure_once(tmp_path: Path, dataset, extractor, feature_cache) -> None:
     items = dataset_features(dataset, extractor, feature_cache, stride=4, show_bar=False)
-    config = GesturesTrainingConfig(segments=4, epochs=2, videos_per_batch=4)
+    config = GesturesTrainingConfig(segments=4, max_epochs=2, videos_per_batch=4)
     result = cross_validate(items, 3, tmp_path, config, curves=True, show_bar=False)
     assert sorted(row["video"] for row in result.rows) == sorted(str(a.video) for a in dataset)
     folds = stratified_folds(dataset, 3)

@@ -188,7 +188,7 @@ def test_video_train_runs_on_the_features_data_set(gestures_root: Path, tmp_path
                      "--segments", "4", "--epochs", "8", "--batch-videos", "4", "--quiet", "--device", "cpu"]) == 0  # fmt: skip
     model, payload = load_gestures_model(out / "best.pt")
     assert payload["metadata"]["extractor"] == "r2plus1d_34_8" and payload["metadata"]["side"] == 112
-    assert payload["training"]["standardise"] is False  # the authors' features, as they are
+    assert payload["training_config"]["standardise"] is False  # the authors' features, as they are
     assert torch.equal(model.feature_mean, torch.zeros(512)) and torch.equal(model.feature_std, torch.ones(512))
     assert (out / "log.csv").is_file()
     items = read_gestures_features(gestures_root, show_bar=False)

@@ -14,12 +14,12 @@ skvideo = pytest.importorskip("skvideo")
 import vtk  # noqa: E402
 from epilepsy_suite.errors import CancelledError, InputError  # noqa: E402
 from epilepsy_suite.progress import CancelToken  # noqa: E402
+from epilepsy_suite.video.dataset import feature_metadata  # noqa: E402
 from epilepsy_suite.video.decoding import read_frames  # noqa: E402
 from epilepsy_suite.video.extractors import load_extractor  # noqa: E402
 from epilepsy_suite.video.models import GesturesModel, save_gestures_model  # noqa: E402
 from epilepsy_suite.video.preprocessing import DEFAULT_SETTINGS  # noqa: E402
 from epilepsy_suite.video.synthetic import render_seizure_video  # noqa: E402
-from epilepsy_suite.video.training import feature_metadata  # noqa: E402
 from SeizureVideoLib.logic import SeizureVideoLogic  # noqa: E402
 from vtk.util import numpy_support  # noqa: E402
 

@@ -125,8 +125,8 @@ def _simulate(arguments: argparse.Namespace) -> int:
 
     from ..geometry import torchio_to_sitk
     from ..io import write_image
+    from .dataset import make_subject
     from .simulation import RandomResection
-    from .training import make_subject
 
     subject = make_subject("subject", arguments.image, arguments.parcellation)
     transform = RandomResection(volumes=arguments.volume, shape=arguments.shape, seed=arguments.seed)
@@ -159,7 +159,8 @@ def _config(arguments: argparse.Namespace, **overrides):
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    from .training import read_subject_table, train_cavity
+    from .dataset import read_subject_table
+    from .training import train_cavity
 
     training = read_subject_table(arguments.training)
     validation = read_subject_table(arguments.validation) if arguments.validation else []
@@ -174,8 +175,9 @@ def _train(arguments: argparse.Namespace) -> int:
 
 
 def _finetune(arguments: argparse.Namespace) -> int:
+    from .dataset import read_subject_table
     from .evaluation import summarise
-    from .training import k_fold_finetune, read_subject_table
+    from .training import k_fold_finetune
 
     labelled = read_subject_table(arguments.labelled)
     config = _config(arguments, simulate=False, step_epochs=max(1, arguments.epochs // 2))
@@ -230,9 +232,9 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
     from ..geometry import torchio_to_sitk
     from .checkpoint import load_cavity_model
+    from .dataset import read_subject_table
     from .evaluation import cavity_metrics, summarise
     from .inference import NetworkGrid, predict_cavity, template_grid
-    from .training import read_subject_table
 
     device = _device(arguments)
     model, landmarks = load_cavity_model(arguments.model, device)

@@ -7,13 +7,10 @@ at the lowest validation loss, ``log.csv`` with the losses.
 
 from __future__ import annotations
 
-import csv
-import logging
 import math
 import os
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,24 +18,19 @@ import SimpleITK as sitk
 import torch
 import torchio as tio
 from monai.losses import DiceLoss
-from torch.nn.parallel import DistributedDataParallel
 
-from ..checkpoints import resume_training, write_training_log
-from ..data import as_neuromorphometrics
 from ..device import one_thread
 from ..distributed import ProcessGroup, join_process_group
 from ..errors import InputError
-from ..geometry import sitk_to_torchio
-from ..io import read_image, read_label_map
-from ..progress import CancelToken
+from ..fitting import TrainingResult, TrainingTask, fit
+from ..progress import CancelToken, ProgressCallback
 from .augmentation import preprocessing, train_landmarks, training_transform
-from .checkpoint import load_cavity_model, save_checkpoint
+from .checkpoint import CHECKPOINT_FORMAT, load_cavity_model, save_checkpoint
+from .dataset import check_subjects, subject_image
 from .evaluation import cavity_metrics
 from .inference import predict_cavity
 from .model import CavityUNet
 from .simulation import RandomResection, masks_of
-
-LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,7 +48,7 @@ class CavityTrainingConfig:
     volumes: tuple[float, ...] = (500, 50000)
     simulate: bool = True  # False: the subjects carry real (or pseudo) labels, as in fine-tuning
     pseudo_fraction: float = 0.2  # share of a batch drawn from pseudo-labelled images (2 of 10)
-    patience: int = 1000
+    patience: int | None = None  # epochs without a lower validation loss before stopping (None: never)
     amp: bool = True
     seed: int = 0
 
@@ -70,67 +62,6 @@ class CavityTrainingConfig:
             self.crop_shape = tuple(int(size) for size in self.crop_shape)  # type: ignore[assignment]
 
 
-@dataclass
-class CavityTrainingResult:
-    best_checkpoint: Path
-    last_checkpoint: Path
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-def make_subject(
-    name: str,
-    image: sitk.Image | str | os.PathLike[str],
-    parcellation: sitk.Image | str | os.PathLike[str] | None = None,
-    label: sitk.Image | str | os.PathLike[str] | None = None,
-) -> tio.Subject:
-    """A TorchIO subject: T1 ``image``, Neuromorphometrics ``parcellation`` (GIF is converted), ``label``."""
-    if not isinstance(image, sitk.Image):
-        image = read_image(image, what="T1")
-    images: dict[str, tio.Image] = {"image": _as_torchio(image, np.float32)}
-    if parcellation is not None:
-        if not isinstance(parcellation, sitk.Image):
-            parcellation = read_label_map(parcellation, what="parcellation")
-        parcellation = as_neuromorphometrics(parcellation)
-        images["parcellation"] = _as_torchio(parcellation, np.int16, label=True)
-    if label is not None:
-        if not isinstance(label, sitk.Image):
-            label = read_label_map(label, what="cavity label")
-        images["label"] = _as_torchio(label, np.int16, label=True)
-    return tio.Subject(name=name, **images)
-
-
-def _as_torchio(image: sitk.Image, dtype, label: bool = False) -> tio.Image:
-    converted = sitk_to_torchio(image, label=label)
-    kind = tio.LabelMap if label else tio.ScalarImage
-    return kind(tensor=torch.as_tensor(np.asarray(converted.data, dtype=dtype)), affine=converted.affine)
-
-
-def read_subject_table(path: str | os.PathLike[str]) -> list[tio.Subject]:
-    """Subjects from a CSV with columns ``image`` and ``parcellation`` and/or ``label`` (and ``name``)."""
-    path = Path(path)
-    try:
-        with open(path, newline="") as stream:
-            rows = list(csv.DictReader(stream))
-    except OSError as error:
-        raise InputError(path, f"cannot be read ({error.strerror})") from None
-    if not rows or "image" not in rows[0]:
-        raise InputError(path, "needs a header with an 'image' column (and 'parcellation' and/or 'label')")
-    base = path.parent
-    subjects = []
-    for index, row in enumerate(rows):
-
-        def resolve(key: str, row=row) -> Path | None:
-            value = (row.get(key) or "").strip()
-            return (base / value) if value else None
-
-        subjects.append(
-            make_subject(
-                row.get("name") or f"subject{index:03d}", resolve("image"), resolve("parcellation"), resolve("label")
-            )
-        )
-    return subjects
-
-
 def learning_rate_factor(epoch: int, config: CavityTrainingConfig) -> float:
     return 0.1 ** (epoch // config.step_epochs)
 
@@ -138,17 +69,6 @@ def learning_rate_factor(epoch: int, config: CavityTrainingConfig) -> float:
 def _image_and_label(subject: tio.Subject) -> tuple[torch.Tensor, torch.Tensor]:
     """(1, X, Y, Z) float image and binary float label of a transformed subject."""
     return subject["image"].data.float(), (subject["label"].data > 0).float()
-
-
-def _check_subjects(subjects: Sequence[tio.Subject], simulate: bool, what: str) -> None:
-    for subject in subjects:
-        needed = "parcellation" if simulate else "label"
-        if needed not in subject:
-            raise InputError(
-                f"{what} subject {subject.get('name', '?')}",
-                f"has no {needed}: "
-                + ("resection simulation needs a parcellation" if simulate else "fine-tuning needs a cavity label"),
-            )
 
 
 class EpochSamples(torch.utils.data.Dataset):
@@ -203,6 +123,93 @@ def _collate(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tens
     return torch.stack([image for image, _ in items]), torch.stack([label for _, label in items])
 
 
+class CavityTask(TrainingTask):
+    """Cavity U-Net training for :func:`~epilepsy_suite.fitting.fit`: batches of simulated resections
+    (or labelled images), Dice loss, validation on seeded simulations of the validation subjects."""
+
+    name = "cavity train"
+    checkpoint_format = CHECKPOINT_FORMAT
+    architecture = "cavity U-Net"
+
+    def __init__(
+        self,
+        training: Sequence[tio.Subject],
+        validation: Sequence[tio.Subject],
+        pseudo_labelled: Sequence[tio.Subject],
+        config: CavityTrainingConfig,
+        group: ProcessGroup,
+        initial_checkpoint: str | os.PathLike[str] | None,
+        workers: int,
+    ) -> None:
+        if config.batch_size % group.world_size:
+            raise InputError("batch size", f"{config.batch_size} cannot be split between {group.world_size} processes")
+        self.training, self.validation = list(training), list(validation) or list(training)
+        self.pseudo_labelled, self.config, self.workers = list(pseudo_labelled), config, workers
+        torch.manual_seed(config.seed)
+        # Inference resamples to the voxel size the network learnt on (see CavityUNet.spacing_mm).
+        spacing = float(np.mean(self.training[0]["image"].spacing))
+        model, landmarks = CavityUNet(first_channels=config.first_channels, spacing_mm=spacing), None
+        if initial_checkpoint is not None:
+            model, landmarks = load_cavity_model(initial_checkpoint, "cpu")
+        self.landmarks = landmarks
+        self.model = model.to(group.device)
+        self.device = group.device
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda epoch: learning_rate_factor(epoch, config)
+        )
+        self.loss_function = DiceLoss(include_background=False, to_onehot_y=True, softmax=True)
+        self.iterations = config.iterations_per_epoch or max(1, math.ceil(len(self.training) / config.batch_size))
+        self._landmarks_learnt = landmarks is not None
+
+    def restore(self, payload: dict) -> None:
+        stored = payload.get("landmarks")
+        self.landmarks = None if stored is None else np.asarray(stored)
+        self._landmarks_learnt = True
+
+    def _prepare(self) -> None:
+        if not self._landmarks_learnt:
+            self.landmarks = train_landmarks([subject_image(subject) for subject in self.training])
+            self._landmarks_learnt = True
+        if self.config.simulate and self.workers:
+            for subject in self.training:  # compute the resection masks once here: forked workers inherit them
+                masks_of(subject, "image", "parcellation", None)
+
+    def batches(self, epoch: int, rng: np.random.Generator, group: ProcessGroup) -> Iterable[object]:
+        self._prepare()
+        config = self.config
+        samples = EpochSamples(
+            self.training, self.pseudo_labelled, config, self.landmarks, epoch, self.iterations * config.batch_size
+        )
+        share = torch.utils.data.Subset(samples, range(group.rank, len(samples), group.world_size))
+        return torch.utils.data.DataLoader(
+            share, config.batch_size // group.world_size, num_workers=self.workers, collate_fn=_collate
+        )
+
+    def training_loss(self, network: torch.nn.Module, batch: object) -> tuple[torch.Tensor, dict[str, float]]:
+        images, labels = (tensor.to(self.device) for tensor in batch)  # type: ignore[union-attr]
+        return self.loss_function(network(images).float(), labels), {}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        config = self.config
+        # The same seeded resections every epoch, so validation losses are comparable.
+        simulation = [RandomResection(volumes=config.volumes, seed=config.seed)] if config.simulate else []
+        crop = [tio.CropOrPad(config.crop_shape)] if config.crop_shape else []
+        transform = tio.Compose(simulation + preprocessing(self.landmarks) + crop + [tio.EnsureShapeMultiple(4)])
+        self.model.eval()
+        losses = []
+        for subject in self.validation:
+            images, labels = (tensor.to(self.device) for tensor in _collate([_image_and_label(transform(subject))]))
+            losses.append(self.loss_function(self.model(images).float(), labels).item())
+        return {"validation_loss": float(np.mean(losses))}
+
+    def save(self, path: Path, **fields: object) -> None:
+        save_checkpoint(path, self.model, self.landmarks, **fields)
+
+
 def train_cavity(
     training: Sequence[tio.Subject],
     validation: Sequence[tio.Subject],
@@ -212,167 +219,42 @@ def train_cavity(
     pseudo_labelled: Sequence[tio.Subject] = (),
     initial_checkpoint: str | os.PathLike[str] | None = None,
     resume: bool = True,
-    progress: Callable[[float, str], None] | None = None,
+    progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     show_bar: bool = True,
     workers: int = 0,
-) -> CavityTrainingResult:
-    """Train the cavity U-Net.
+) -> TrainingResult:
+    """Train the cavity U-Net; write ``best.pt``, ``last.pt`` and ``log.csv`` to ``out_dir``.
 
     Args:
         training, validation: preoperative subjects with a parcellation (``config.simulate``) or
-            postoperative subjects with a ``label`` (fine-tuning).
+            postoperative subjects with a ``label`` (fine-tuning); no validation: the training
+            subjects serve for model selection.
         pseudo_labelled: postoperative subjects with pseudo-labels; a share ``config.pseudo_fraction``
             of every batch is drawn from them.
         initial_checkpoint: start from these weights (and landmarks), e.g. to fine-tune.
+        resume: continue from ``out_dir/last.pt`` when there is one.
         workers: data-loader processes that simulate and augment the samples (0: in this process);
             the result does not depend on it (see :class:`EpochSamples`).
 
     Under ``torchrun`` every process trains on its share of each epoch's samples (the batch is
     split between them) with gradients averaged by ``DistributedDataParallel``; rank 0 alone
-    writes the checkpoints and the log, which records the world size.
+    writes the checkpoints and the log, which records the world size (see :func:`fit`).
     """
     config = config or CavityTrainingConfig()
     if not training:
         raise InputError(out_dir, "no training subjects")
-    _check_subjects(training, config.simulate, "training")
-    _check_subjects(validation, config.simulate, "validation")
-    _check_subjects(pseudo_labelled, False, "pseudo-labelled")
+    check_subjects(training, config.simulate, "training")
+    check_subjects(validation, config.simulate, "validation")
+    check_subjects(pseudo_labelled, False, "pseudo-labelled")
     if workers < 0:
         raise InputError("workers", f"must be 0 or more, not {workers}")
-    group = join_process_group(torch.device(device))
-    try:
-        return _train(
-            training, validation, out_dir, config, group, pseudo_labelled, initial_checkpoint, resume, progress,
-            cancel, show_bar, workers,
+    with join_process_group(torch.device(device)) as group:
+        task = CavityTask(training, validation, pseudo_labelled, config, group, initial_checkpoint, workers)
+        return fit(
+            task, out_dir, group, config.max_epochs, config.seed, config.patience, config.amp, resume,
+            asdict(config), progress, cancel, show_bar,
         )  # fmt: skip
-    finally:
-        group.close()
-
-
-def _train(
-    training, validation, out_dir, config, group: ProcessGroup, pseudo_labelled, initial_checkpoint, resume, progress,
-    cancel, show_bar, workers,
-) -> CavityTrainingResult:  # fmt: skip
-    from tqdm.auto import tqdm
-
-    if config.batch_size % group.world_size:
-        raise InputError("batch size", f"{config.batch_size} cannot be split between {group.world_size} processes")
-    device = group.device
-    use_cuda = device.type == "cuda"
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    last_path, best_path, log_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "log.csv"
-    torch.manual_seed(config.seed)
-    landmarks = None
-    # Inference resamples to the voxel size the network learnt on (see CavityUNet.spacing_mm).
-    spacing = float(np.mean(training[0]["image"].spacing))
-    model = CavityUNet(first_channels=config.first_channels, spacing_mm=spacing)
-    if initial_checkpoint is not None:
-        model, landmarks = load_cavity_model(initial_checkpoint, "cpu")
-    model = model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: learning_rate_factor(epoch, config))
-    scaler = torch.amp.GradScaler(enabled=config.amp and use_cuda)
-    loss_function = DiceLoss(include_background=False, to_onehot_y=True, softmax=True)
-    start_epoch, best_loss, stale, history, state = (
-        resume_training(last_path, model, optimizer, scheduler, device) if resume else (0, math.inf, 0, [], {})
-    )
-    if state:
-        landmarks = None if state["landmarks"] is None else np.asarray(state["landmarks"])
-    elif landmarks is None:
-        landmarks = train_landmarks([_image_of(subject) for subject in training])
-    iterations = config.iterations_per_epoch or max(1, math.ceil(len(training) / config.batch_size))
-    network = DistributedDataParallel(model) if group.distributed else model
-    if config.simulate and workers:
-        for subject in training:  # compute the resection masks once here: forked workers inherit the cache
-            masks_of(subject, "image", "parcellation", None)
-
-    def validation_transform() -> tio.Compose:
-        # Rebuilt every epoch: the same seeded resections, so validation losses are comparable.
-        simulation = [RandomResection(volumes=config.volumes, seed=config.seed)] if config.simulate else []
-        crop = [tio.CropOrPad(config.crop_shape)] if config.crop_shape else []
-        return tio.Compose(simulation + preprocessing(landmarks) + crop + [tio.EnsureShapeMultiple(4)])
-
-    bar = tqdm(
-        range(start_epoch, config.max_epochs), desc="cavity train", disable=not (show_bar and group.is_main),
-        initial=start_epoch,
-        total=config.max_epochs,
-    )  # fmt: skip
-    for epoch in bar:
-        started = time.perf_counter()
-        samples = EpochSamples(training, pseudo_labelled, config, landmarks, epoch, iterations * config.batch_size)
-        share = torch.utils.data.Subset(samples, range(group.rank, len(samples), group.world_size))
-        loader = torch.utils.data.DataLoader(
-            share, config.batch_size // group.world_size, num_workers=workers, collate_fn=_collate,
-        )  # fmt: skip
-        model.train()
-        learning_rate = optimizer.param_groups[0]["lr"]
-        losses = []
-        for images, labels in loader:
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            images, labels = images.to(device), labels.to(device)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=config.amp and use_cuda):
-                logits = network(images)
-            loss = loss_function(logits.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            losses.append(loss.item())
-        scheduler.step()
-        # Every process validates the same synchronised weights, so all take the same decisions below.
-        validation_loss = _validation_loss(model, validation or training, validation_transform(), loss_function, device)
-        record = {
-            "epoch": epoch,
-            "train_loss": float(np.mean(losses)),
-            "validation_loss": validation_loss,
-            "learning_rate": learning_rate,
-            "world_size": group.world_size,
-            "seconds": time.perf_counter() - started,
-        }
-        history.append(record)
-        common = {"training_config": asdict(config), "epoch": epoch, "written_by_rank": group.rank}
-        improved = validation_loss < best_loss
-        best_loss, stale = (validation_loss, 0) if improved else (best_loss, stale + 1)
-        if group.is_main:
-            if improved:
-                save_checkpoint(best_path, model, landmarks, validation_loss=validation_loss, **common)
-            save_checkpoint(
-                last_path, model, landmarks, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                best_loss=best_loss, stale=stale, history=history, **common,
-            )  # fmt: skip
-            write_training_log(log_path, history)
-        group.barrier()  # no process runs ahead of the checkpoint it could be resumed from
-        bar.set_postfix(train=f"{record['train_loss']:.4f}", val=f"{validation_loss:.4f}")
-        if progress is not None:
-            progress((epoch + 1) / config.max_epochs, f"epoch {epoch + 1}: validation loss {validation_loss:.4f}")
-        if stale >= config.patience:
-            LOG.info("early stopping after %d epochs without improvement", stale)
-            break
-    return CavityTrainingResult(best_path, last_path, history)
-
-
-def _image_of(subject: tio.Subject) -> sitk.Image:
-    from ..geometry import torchio_to_sitk
-
-    return torchio_to_sitk(subject["image"])
-
-
-@torch.no_grad()
-def _validation_loss(model, subjects, transform, loss_function, device) -> float:
-    model.eval()
-    losses = []
-    state = torch.random.get_rng_state()
-    torch.manual_seed(0)
-    try:
-        for subject in subjects:
-            images, labels = (tensor.to(device) for tensor in _collate([_image_and_label(transform(subject))]))
-            losses.append(loss_function(model(images).float(), labels).item())
-    finally:
-        torch.random.set_rng_state(state)
-    return float(np.mean(losses))
 
 
 def k_fold_finetune(
@@ -406,12 +288,8 @@ def k_fold_finetune(
         model, landmarks = load_cavity_model(result.best_checkpoint, device)
         for index in held_out:
             subject = labelled[index]
-            prediction = predict_cavity(model, _image_of(subject), landmarks, device)
-            truth = sitk.GetArrayFromImage(
-                _image_of(
-                    tio.Subject(image=tio.ScalarImage(tensor=subject["label"].data, affine=subject["label"].affine))
-                )
-            )
+            prediction = predict_cavity(model, subject_image(subject), landmarks, device)
+            truth = sitk.GetArrayFromImage(subject_image(subject, "label"))
             records.append(
                 {"fold": fold, "name": subject.get("name", str(index)),
                  **cavity_metrics(sitk.GetArrayFromImage(prediction.mask) > 0, truth > 0, prediction.mask.GetSpacing())}

@@ -157,10 +157,9 @@ def _settings(arguments: argparse.Namespace):
 
 def load_subjects(arguments: argparse.Namespace):
     """Training subjects (in memory) split 59/12/14 by seed."""
-    from .dataset import find_bids_subjects, read_subject_csv, split_subjects
+    from .dataset import TrainingSubject, find_bids_subjects, read_subject_csv, split_subjects
     from .preprocessing import cached_prepared_subject, prepare_subject
     from .synthetic import make_synthetic_subject
-    from .training import TrainingSubject
 
     if arguments.synthetic:
         subjects = []
@@ -190,11 +189,11 @@ def load_subjects(arguments: argparse.Namespace):
 
 def _train(arguments: argparse.Namespace) -> int:
     from ..device import resolve_device
-    from .training import TrainingConfig, train_fcd
+    from .training import FCDTrainingConfig, train_fcd
 
     training, validation, test = load_subjects(arguments)
     LOG.info("subjects: %d training, %d validation, %d test", len(training), len(validation), len(test))
-    config = TrainingConfig(
+    config = FCDTrainingConfig(
         patch_size=arguments.patch_size,
         feature_size=arguments.feature_size,
         loss=arguments.loss,

@@ -1,4 +1,5 @@
-"""Finding subjects: the Bonn FCD II BIDS layout, a CSV list, and the 59/12/14 split.
+"""Finding subjects (the Bonn FCD II BIDS layout, a CSV list, the 59/12/14 split) and the training
+subject in the network's frame.
 
 The open Bonn dataset (Schuch et al. 2023) is BIDS: ``sub-XXXXX/anat/sub-XXXXX_acq-*_T1w.nii.gz``,
 ``..._FLAIR.nii.gz`` and a lesion mask ``..._FLAIR_roi.nii.gz`` for patients; the patterns are
@@ -13,8 +14,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 
 from ..errors import InputError
+from ..geometry import to_ras_array
+from ..io import check_same_grid
+from .preprocessing import network_input
+
+
+@dataclass
+class TrainingSubject:
+    """(2, X, Y, Z) image (T1, FLAIR in [0, 1]) and (1, X, Y, Z) lesion label, indexed (x, y, z)
+    in RAS+ as the network sees them (:func:`~epilepsy_suite.fcd.preprocessing.network_input`)."""
+
+    name: str
+    image: np.ndarray
+    label: np.ndarray
+
+    @classmethod
+    def from_images(cls, name: str, t1: sitk.Image, flair: sitk.Image, lesion: sitk.Image) -> TrainingSubject:
+        image, _ = network_input(t1, flair)
+        check_same_grid(t1, lesion, "T1", f"{name} lesion")
+        label = (to_ras_array(lesion)[0] > 0)[np.newaxis].astype(np.float32)
+        if not label.any():
+            raise InputError(name, "lesion mask is empty")
+        return cls(name, image, label)
 
 
 @dataclass(frozen=True)

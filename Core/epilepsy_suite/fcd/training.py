@@ -9,37 +9,31 @@ when the validation loss has not improved for ``patience`` epochs.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 import torch
 from monai import transforms as mt
-from torch.nn.parallel import DistributedDataParallel
 
-from ..checkpoints import resume_training, write_training_log
 from ..device import one_thread
 from ..distributed import ProcessGroup, join_process_group
 from ..errors import InputError
-from ..geometry import to_ras_array
-from ..io import check_same_grid
-from ..progress import CancelToken
-from .checkpoint import save_checkpoint
+from ..fitting import TrainingResult, TrainingTask, fit
+from ..progress import CancelToken, ProgressCallback
+from .checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+from .dataset import TrainingSubject
 from .losses import build_loss
 from .model import MSDSANet
-from .preprocessing import network_input
-
-LOG = logging.getLogger(__name__)
 
 
 @dataclass
-class TrainingConfig:
+class FCDTrainingConfig:
+    """The paper's recipe (patches of 128, AdamW 1e-4, warm-up then cosine, Dice + TV)."""
+
     patch_size: int = 128
     feature_size: int = 16
     loss: str = "dice_tv"
@@ -50,7 +44,7 @@ class TrainingConfig:
     warmup_epochs: int = 10
     warmup_start_factor: float = 0.1
     weight_decay: float = 1e-2
-    patience: int = 25
+    patience: int | None = 25  # epochs without a lower validation loss before stopping (None: never)
     patches_per_subject: int = 4
     seed: int = 0
     amp: bool = True  # used on CUDA only
@@ -58,34 +52,7 @@ class TrainingConfig:
     dropout: float = 0.1
 
 
-@dataclass
-class TrainingSubject:
-    """(2, X, Y, Z) image (T1, FLAIR in [0, 1]) and (1, X, Y, Z) lesion label, indexed (x, y, z)
-    in RAS+ as the network sees them (:func:`~epilepsy_suite.fcd.preprocessing.network_input`)."""
-
-    name: str
-    image: np.ndarray
-    label: np.ndarray
-
-    @classmethod
-    def from_images(cls, name: str, t1: sitk.Image, flair: sitk.Image, lesion: sitk.Image) -> TrainingSubject:
-        image, _ = network_input(t1, flair)
-        check_same_grid(t1, lesion, "T1", f"{name} lesion")
-        label = (to_ras_array(lesion)[0] > 0)[np.newaxis].astype(np.float32)
-        if not label.any():
-            raise InputError(name, "lesion mask is empty")
-        return cls(name, image, label)
-
-
-@dataclass
-class TrainingResult:
-    best_checkpoint: Path
-    last_checkpoint: Path
-    history: list[dict[str, float]] = field(default_factory=list)
-    stopped_early: bool = False
-
-
-def learning_rate_factor(epoch: int, config: TrainingConfig) -> float:
+def learning_rate_factor(epoch: int, config: FCDTrainingConfig) -> float:
     """Multiplier of the base learning rate at ``epoch`` (0-based): warm-up, then cosine."""
     if epoch < config.warmup_epochs:
         return config.warmup_start_factor + (1 - config.warmup_start_factor) * epoch / config.warmup_epochs
@@ -95,7 +62,7 @@ def learning_rate_factor(epoch: int, config: TrainingConfig) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def patch_sampler(config: TrainingConfig, augment: bool) -> mt.Compose:
+def patch_sampler(config: FCDTrainingConfig, augment: bool) -> mt.Compose:
     size = (config.patch_size,) * 3
     steps: list = [
         mt.SpatialPadd(["image", "label"], size),
@@ -125,7 +92,7 @@ class EpochPatches(torch.utils.data.Dataset):
     """
 
     def __init__(
-        self, training: list[TrainingSubject], config: TrainingConfig, epoch: int, subjects: list, positions: list
+        self, training: list[TrainingSubject], config: FCDTrainingConfig, epoch: int, subjects: list, positions: list
     ):
         self.training, self.config, self.epoch = training, config, epoch
         self.subjects, self.positions = list(subjects), list(positions)
@@ -152,142 +119,96 @@ def _batch(
     return images.float(), labels.float()
 
 
+class FCDTask(TrainingTask):
+    """MS-DSA-Net training for :func:`~epilepsy_suite.fitting.fit`: one step per subject on its
+    balanced, augmented patches; validation on seeded balanced patches."""
+
+    name = "fcd train"
+    checkpoint_format = CHECKPOINT_FORMAT
+    architecture = "MS-DSA-Net"
+
+    def __init__(
+        self,
+        training: list[TrainingSubject],
+        validation: list[TrainingSubject],
+        config: FCDTrainingConfig,
+        group: ProcessGroup,
+        workers: int,
+    ) -> None:
+        self.training, self.validation = list(training), list(validation) or list(training)
+        self.config, self.workers, self.device = config, workers, group.device
+        use_cuda = self.device.type == "cuda"
+        torch.manual_seed(config.seed)
+        model = MSDSANet(patch_size=config.patch_size, feature_size=config.feature_size, dropout=config.dropout)
+        self.channels_last = config.channels_last and use_cuda
+        model = model.to(self.device)
+        self.model = model.to(memory_format=torch.channels_last_3d) if self.channels_last else model
+        self.loss_function = build_loss(config.loss, tv_weight=config.tv_weight)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, fused=use_cuda or None
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda epoch: learning_rate_factor(epoch, config)
+        )
+        self.validation_sampler = patch_sampler(config, augment=False)
+
+    def batches(self, epoch: int, rng: np.random.Generator, group: ProcessGroup) -> Iterable[object]:
+        order = rng.permutation(len(self.training))
+        # Every process takes the same number of steps (DDP synchronises each one), wrapping around.
+        steps = -(-len(order) // group.world_size)
+        positions = [group.rank + step * group.world_size for step in range(steps)]
+        patches = EpochPatches(self.training, self.config, epoch, [order[p % len(order)] for p in positions], positions)
+        return torch.utils.data.DataLoader(patches, batch_size=None, num_workers=self.workers)
+
+    def training_loss(self, network: torch.nn.Module, batch: object) -> tuple[torch.Tensor, dict[str, float]]:
+        images, labels = (tensor.to(self.device) for tensor in batch)  # type: ignore[union-attr]
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last_3d)
+        return self.loss_function(network(images).float(), labels), {}
+
+    def validate(self) -> dict[str, float]:
+        loss = evaluate_loss(
+            self.model, self.validation, self.validation_sampler, self.loss_function, self.device, self.config.seed,
+            self.channels_last,
+        )  # fmt: skip
+        return {"validation_loss": loss}
+
+    def save(self, path: Path, **fields: object) -> None:
+        save_checkpoint(path, self.model, **fields)
+
+
 def train_fcd(
     training: list[TrainingSubject],
     validation: list[TrainingSubject],
     out_dir: str | os.PathLike[str],
-    config: TrainingConfig | None = None,
+    config: FCDTrainingConfig | None = None,
     device: torch.device | str = "cpu",
     resume: bool = True,
-    progress: Callable[[float, str], None] | None = None,
+    progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     show_bar: bool = True,
     workers: int = 0,
 ) -> TrainingResult:
-    """Train and write ``last.pt`` (every epoch), ``best.pt`` (lowest validation loss) and
-    ``log.csv`` to ``out_dir``. With ``resume`` an existing ``last.pt`` is continued.
+    """Train MS-DSA-Net; write ``last.pt`` (every epoch), ``best.pt`` (lowest validation loss) and
+    ``log.csv`` to ``out_dir``. With ``resume`` an existing ``last.pt`` is continued; no
+    validation subjects: the training subjects serve for model selection.
 
     Under ``torchrun`` each process takes its share of every epoch's subjects (one optimiser step
     per subject, gradients averaged by ``DistributedDataParallel``); rank 0 alone writes the
-    checkpoints and the log, which records the world size. ``workers`` data-loader processes
-    prepare the patches (the weights do not depend on their number, see :class:`EpochPatches`).
+    checkpoints and the log, which records the world size (see :func:`fit`). ``workers``
+    data-loader processes prepare the patches (the weights do not depend on their number, see
+    :class:`EpochPatches`).
     """
-    config = config or TrainingConfig()
+    config = config or FCDTrainingConfig()
     if not training:
         raise InputError(out_dir, "no training subjects")
-    group = join_process_group(torch.device(device))
-    try:
-        return _train(training, validation, out_dir, config, group, resume, progress, cancel, show_bar, workers)
-    finally:
-        group.close()
-
-
-def _train(
-    training: list[TrainingSubject],
-    validation: list[TrainingSubject],
-    out_dir: str | os.PathLike[str],
-    config: TrainingConfig,
-    group: ProcessGroup,
-    resume: bool,
-    progress: Callable[[float, str], None] | None,
-    cancel: CancelToken | None,
-    show_bar: bool,
-    workers: int = 0,
-) -> TrainingResult:
-    from tqdm.auto import tqdm
-
     if workers < 0:
         raise InputError("workers", f"must be 0 or more, not {workers}")
-    device = group.device
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
-    use_cuda = device.type == "cuda"
-    model = MSDSANet(patch_size=config.patch_size, feature_size=config.feature_size, dropout=config.dropout).to(device)
-    channels_last = config.channels_last and use_cuda
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
-    loss_function = build_loss(config.loss, tv_weight=config.tv_weight)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, fused=use_cuda or None
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: learning_rate_factor(epoch, config))
-    scaler = torch.amp.GradScaler(enabled=False)  # bf16 autocast keeps fp32's range: no loss scaling
-    last_path, best_path, log_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "log.csv"
-    start_epoch, best_loss, stale, history, _ = (
-        resume_training(last_path, model, optimizer, scheduler, device) if resume else (0, math.inf, 0, [], {})
-    )
-    validation_sampler = patch_sampler(config, augment=False)
-    stopped_early = False
-    network = DistributedDataParallel(model) if group.distributed else model
-    bar = tqdm(
-        range(start_epoch, config.max_epochs),
-        desc="fcd train",
-        disable=not (show_bar and group.is_main),
-        initial=start_epoch,
-        total=config.max_epochs,
-    )
-    for epoch in bar:
-        started = time.perf_counter()
-        # Every epoch draws from its own seed, so a resumed run repeats an uninterrupted one exactly.
-        rng = np.random.default_rng([config.seed, epoch])
-        torch.manual_seed(int(rng.integers(2**62)))  # dropout
-        model.train()
-        learning_rate = optimizer.param_groups[0]["lr"]
-        losses = []
-        order = rng.permutation(len(training))
-        # Every process takes the same number of steps (DDP synchronises each one), wrapping around.
-        steps = -(-len(order) // group.world_size)
-        positions = [group.rank + step * group.world_size for step in range(steps)]
-        patches = EpochPatches(training, config, epoch, [order[p % len(order)] for p in positions], positions)
-        for images, labels in torch.utils.data.DataLoader(patches, batch_size=None, num_workers=workers):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            images, labels = images.to(device), labels.to(device)
-            if channels_last:
-                images = images.contiguous(memory_format=torch.channels_last_3d)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and use_cuda):
-                loss = loss_function(network(images).float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            losses.append(loss.item())
-        scheduler.step()
-        validation_loss = evaluate_loss(
-            model, validation or training, validation_sampler, loss_function, device, config.seed, channels_last
-        )
-        record = {
-            "epoch": epoch,
-            "train_loss": float(np.mean(losses)),
-            "validation_loss": validation_loss,
-            "learning_rate": learning_rate,
-            "world_size": group.world_size,
-            "seconds": time.perf_counter() - started,
-        }
-        history.append(record)
-        improved = validation_loss < best_loss
-        best_loss, stale = (validation_loss, 0) if improved else (best_loss, stale + 1)
-        if group.is_main:  # every process validated the same synchronised weights: same decisions
-            if improved:
-                save_checkpoint(
-                    best_path, model, epoch=epoch, validation_loss=validation_loss, training_config=asdict(config)
-                )
-            save_checkpoint(
-                last_path, model, epoch=epoch, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                best_loss=best_loss, stale=stale, history=history, training_config=asdict(config),
-                written_by_rank=group.rank,
-            )  # fmt: skip
-            write_training_log(log_path, history)
-        group.barrier()
-        bar.set_postfix(train=f"{record['train_loss']:.4f}", val=f"{validation_loss:.4f}")
-        if progress is not None:
-            progress((epoch + 1) / config.max_epochs, f"epoch {epoch + 1}: validation loss {validation_loss:.4f}")
-        if stale >= config.patience:
-            stopped_early = True
-            LOG.info("early stopping after %d epochs without improvement", stale)
-            break
-    return TrainingResult(best_path, last_path, history, stopped_early)
+    with join_process_group(torch.device(device)) as group:
+        return fit(
+            FCDTask(training, validation, config, group, workers), out_dir, group, config.max_epochs, config.seed,
+            config.patience, config.amp, resume, asdict(config), progress, cancel, show_bar,
+        )  # fmt: skip
 
 
 @torch.no_grad()

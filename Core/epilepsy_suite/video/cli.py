@@ -161,7 +161,7 @@ def _preprocess(arguments: argparse.Namespace) -> int:
 
 def _items(arguments: argparse.Namespace, annotations_path: Path, extractor):
     from .annotations import read_annotations
-    from .training import dataset_features
+    from .dataset import dataset_features
 
     if arguments.cache is None:
         raise InputError("video command line", "--cache (feature cache folder) is required with --annotations")
@@ -182,14 +182,14 @@ def _config(arguments: argparse.Namespace):
 
     standardise = not (arguments.no_standardise or arguments.gestures_features)
     return GesturesTrainingConfig(segments=arguments.segments, gamma=arguments.gamma, aggregator=arguments.aggregator,
-                                  epochs=arguments.epochs, learning_rate=arguments.learning_rate,
+                                  max_epochs=arguments.epochs, learning_rate=arguments.learning_rate,
                                   videos_per_batch=arguments.batch_videos, seed=arguments.seed,
                                   standardise=standardise)  # fmt: skip
 
 
 def _training_data(arguments: argparse.Namespace) -> tuple[list, list, dict]:
     """Training items, validation items and the checkpoint metadata, from videos or the GESTURES features."""
-    from .training import feature_metadata
+    from .dataset import feature_metadata
 
     if arguments.gestures_features:
         from .gestures_dataset import read_gestures_features

@@ -18,9 +18,10 @@ from ..io import atomic_output
 from ..progress import CancelToken, ProgressCallback
 from .annotations import SeizureAnnotation
 from .curves import plot_probability_png, write_probability_csv
+from .dataset import FeatureItem
 from .models import GesturesModel, load_gestures_model, snippet_probabilities
 from .sampling import SegmentSampler
-from .training import FeatureItem, GesturesTrainingConfig, sequences, train_gestures
+from .training import GesturesTrainingConfig, sequences, train_gestures
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -108,8 +109,8 @@ class CrossValidation:
 def cross_validate(
     items: Sequence[FeatureItem],
     folds: int,
-    out_folder: str | PathLike[str],
-    config: GesturesTrainingConfig = GesturesTrainingConfig(),  # noqa: B008 (frozen defaults)
+    out_dir: str | PathLike[str],
+    config: GesturesTrainingConfig | None = None,
     device: torch.device | str = "cpu",
     seed: int = 0,
     metadata: dict | None = None,
@@ -122,13 +123,14 @@ def cross_validate(
 
     For fold ``k`` the model is trained on the other folds, selected on fold ``k + 1`` (the best
     validation epoch) and tested on fold ``k``. With ``curves`` each held-out view's snippet
-    probabilities over time are written as CSV and PNG under ``out_folder/curves``.
+    probabilities over time are written as CSV and PNG under ``out_dir/curves``.
     """
 
+    config = config or GesturesTrainingConfig()
     annotations = {item.key: item.annotation for item in items}
     keys = list(annotations)
     assignment = dict(zip(keys, stratified_folds([annotations[k] for k in keys], folds, seed), strict=True))
-    out_folder = Path(out_folder)
+    out_dir = Path(out_dir)
     rows, fold_metrics = [], []
     for fold in range(folds):
         validation_fold = (fold + 1) % folds
@@ -136,7 +138,7 @@ def cross_validate(
         validation = [item for item in items if assignment[item.key] == validation_fold]
         training = [item for item in items if assignment[item.key] not in (fold, validation_fold)]
         fold_progress = None if progress is None else (lambda f, m, k=fold: progress((k + f) / folds, m))
-        result = train_gestures(training, validation, out_folder / f"fold_{fold}", config, device, resume=True,
+        result = train_gestures(training, validation, out_dir / f"fold_{fold}", config, device, resume=True,
                                 metadata=metadata, progress=fold_progress, cancel=cancel, show_bar=show_bar)  # fmt: skip
         model, _ = load_gestures_model(result.best_checkpoint, device)
         probabilities = seizure_probabilities(model, test, config.segments)
@@ -154,10 +156,10 @@ def cross_validate(
             for item in test:
                 curve = snippet_probabilities(model, item.features)
                 stem = f"{Path(item.key).stem}_{item.view}"
-                write_probability_csv(item.centre_times, curve, out_folder / "curves" / f"{stem}.csv")
-                plot_probability_png(item.centre_times, curve, out_folder / "curves" / f"{stem}.png", stem,
+                write_probability_csv(item.centre_times, curve, out_dir / "curves" / f"{stem}.csv")
+                plot_probability_png(item.centre_times, curve, out_dir / "curves" / f"{stem}.png", stem,
                                item.annotation.tG)  # fmt: skip
     metrics = binary_metrics([r["class"] == "TCS" for r in rows], [r["probability"] for r in rows])
     result = CrossValidation(rows, metrics, fold_metrics)
-    result.write_csv(out_folder / "predictions.csv")
+    result.write_csv(out_dir / "predictions.csv")
     return result

@@ -41,7 +41,7 @@ from ..errors import InputError
 from ..io import atomic_output
 from ..progress import CancelToken, ProgressCallback, track
 from .annotations import SeizureAnnotation
-from .training import FeatureItem, labelled_item
+from .dataset import FeatureItem, labelled_item
 
 LOG = logging.getLogger(__name__)
 

@@ -109,7 +109,7 @@ def predict_seizure(
         network, training = model.to(device).eval(), {}
     else:
         network, payload = load_gestures_model(model, device)
-        metadata, training = payload.get("metadata", {}), payload.get("training", {})
+        metadata, training = payload.get("metadata", {}), payload.get("training_config") or payload.get("training", {})
         _check_extractor(Path(model), metadata, extractor)
     segments = segments or training.get("segments", 16)
     settings = PreprocessingSettings(**metadata["settings"]) if "settings" in metadata else PreprocessingSettings()
