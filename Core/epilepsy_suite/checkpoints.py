@@ -1,11 +1,10 @@
 """Pieces every model shares: reading checkpoints with named errors, loading weights into an
-architecture, resuming from ``last.pt`` and the ``log.csv`` of epochs."""
+architecture, and the ``log.csv`` of epochs."""
 
 from __future__ import annotations
 
 import csv
 import logging
-import math
 import os
 import pickletools
 import zipfile
@@ -116,22 +115,6 @@ def load_weights(model: torch.nn.Module, state: dict, path: str | os.PathLike[st
         # torch's first line only says "Error(s) in loading state_dict for X:"; the second is the cause.
         reason = lines[1].strip() if len(lines) > 1 else lines[0] if lines else "mismatch"
         raise InputError(path, f"weights do not fit the {architecture} ({reason[:200]})") from None
-
-
-def resume_training(path: Path, model, optimizer, scheduler, device) -> tuple[int, float, int, list, dict]:
-    """Load ``last.pt`` into the model, optimiser and scheduler.
-
-    Returns (next epoch, best validation loss, epochs without improvement, history, the whole payload);
-    a fresh start (0, inf, 0, [], {}) when ``path`` does not exist.
-    """
-    if not path.is_file():
-        return 0, math.inf, 0, [], {}
-    state = torch.load(path, map_location=device, weights_only=False)
-    model.load_state_dict(state["state_dict"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    LOG.info("resuming from %s at epoch %d", path, state["epoch"] + 1)
-    return state["epoch"] + 1, state["best_loss"], state["stale"], state["history"], state
 
 
 def write_training_log(path: Path, history: list[dict[str, float]]) -> None:
