@@ -113,8 +113,14 @@ def test_patience_stops_a_run_that_no_longer_improves(tmp_path: Path) -> None:
     ("content", "problem"),
     [
         (b"not a checkpoint", r"last.pt: is not a readable PyTorch file"),
-        ({"format": "epilepsy_suite.fcd.msdsanet"}, r"last.pt: is not a line train checkpoint \(format 'epilepsy_suite"),
-        ({"format": "test-line-v1", "state_dict": {}, "epoch": 0}, r"last.pt: cannot be resumed from: it has no optimizer"),
+        (
+            {"format": "epilepsy_suite.fcd.msdsanet"},
+            r"last.pt: is not a line train checkpoint \(format 'epilepsy_suite",
+        ),
+        (
+            {"format": "test-line-v1", "state_dict": {}, "epoch": 0},
+            r"last.pt: cannot be resumed from: it has no optimizer",
+        ),
     ],
 )
 def test_a_last_checkpoint_that_cannot_be_resumed_is_named(tmp_path: Path, content, problem: str) -> None:
