@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import torch
-from epilepsy_suite.fcd.checkpoint import load_model
+from epilepsy_suite.fcd.checkpoint import load_fcd_model
 from epilepsy_suite.fcd.dataset import TrainingSubject, split_subjects
 from epilepsy_suite.fcd.evaluation import evaluate_masks, summary_table, write_report
 from epilepsy_suite.fcd.inference import predict_array
@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
             start = time.perf_counter()
             with tempfile.TemporaryDirectory() as folder:
                 result = train_fcd(training, validation, folder, config, "cpu", show_bar=False)
-                model = load_model(result.best_checkpoint)
+                model, _ = load_fcd_model(result.best_checkpoint)
             seconds = time.perf_counter() - start
 
             def probabilities(model=model):

@@ -52,7 +52,7 @@ class CavitySegmentationLogic:
         self._models: dict[tuple[str, str], tuple] = {}
 
     def model(self, path: str | os.PathLike[str], device: str = "auto"):
-        """(model, landmarks) of the checkpoint on ``device``, kept loaded between runs."""
+        """(model, checkpoint payload) of ``path`` on ``device``, kept loaded between runs."""
         torch_device = resolve_device(device)
         key = (str(path), str(torch_device))
         if key not in self._models:
@@ -103,7 +103,8 @@ class CavitySegmentationLogic:
         if parcellation_node is not None:
             parcellation = sitk_from_volume_node(parcellation_node)
             check_same_grid(image, parcellation, postop_node.GetName(), parcellation_node.GetName())
-        model, landmarks = self.model(model_path, device)
+        model, payload = self.model(model_path, device)
+        landmarks = payload["landmarks"]
         if progress is not None and register:
             progress(0.0, "registering to the MNI template")
         grid = template_grid(image) if register else NetworkGrid()

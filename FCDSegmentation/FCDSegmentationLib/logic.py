@@ -13,7 +13,7 @@ import numpy as np
 from epilepsy_suite.data import LabelTable, make_label
 from epilepsy_suite.device import resolve_device
 from epilepsy_suite.errors import InputError
-from epilepsy_suite.fcd.checkpoint import load_model
+from epilepsy_suite.fcd.checkpoint import load_fcd_model
 from epilepsy_suite.fcd.clusters import describe_clusters
 from epilepsy_suite.fcd.inference import predict_subject
 from epilepsy_suite.fcd.postprocess import PostprocessSettings
@@ -58,11 +58,11 @@ class FCDSegmentationLogic:
         self._models: dict[tuple[str, str], object] = {}
 
     def model(self, path: str, device: str = "auto"):
-        """The MS-DSA-Net of ``path`` on ``device`` (kept loaded between runs)."""
+        """(MS-DSA-Net, checkpoint payload) of ``path`` on ``device``, kept loaded between runs."""
         torch_device = resolve_device(device)
         key = (str(path), str(torch_device))
         if key not in self._models:
-            self._models[key] = load_model(path, torch_device)
+            self._models[key] = load_fcd_model(path, torch_device)
         return self._models[key]
 
     preset_choices = staticmethod(preset_choices)
@@ -101,7 +101,7 @@ class FCDSegmentationLogic:
         if flair_node is None:
             raise InputError(t1_node.GetName(), "the FLAIR volume is missing: FCD segmentation needs both T1 and FLAIR")
         preset = get_preset(preprocessing)
-        model = self.model(model_path, device)
+        model, _ = self.model(model_path, device)
         subject = prepare_images(
             sitk_from_volume_node(t1_node),
             sitk_from_volume_node(flair_node),

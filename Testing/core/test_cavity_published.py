@@ -50,7 +50,8 @@ def simulated(template_pair):
 def test_the_published_file_loads_as_published(resseg_weights):
     raw = torch.load(resseg_weights, map_location="cpu")
     assert len(raw) == 136 and not any(key.startswith("module.") for key in raw)
-    model, landmarks = load_cavity_model(resseg_weights)
+    model, loaded_payload = load_cavity_model(resseg_weights)
+    landmarks = loaded_payload["landmarks"]
     assert sum(parameter.numel() for parameter in model.parameters()) == 246_156
     assert model.config["architecture"] == 2 and model.spacing_mm == 1.0
     np.testing.assert_array_equal(landmarks, RESSEG_LANDMARKS)
@@ -89,7 +90,8 @@ def test_version_1_checkpoints_still_load(tmp_path):
         "landmarks": None,
     }  # as written before the architecture version was recorded
     torch.save(payload, tmp_path / "old.pt")
-    loaded, landmarks = load_cavity_model(tmp_path / "old.pt")
+    loaded, loaded_payload = load_cavity_model(tmp_path / "old.pt")
+    landmarks = loaded_payload["landmarks"]
     assert loaded.config["architecture"] == 1 and landmarks is None and loaded.spacing_mm is None
     batch = torch.randn(1, 1, 16, 16, 16)
     with torch.no_grad():
@@ -97,7 +99,8 @@ def test_version_1_checkpoints_still_load(tmp_path):
         assert not torch.equal(CavityUNet(first_channels=4, architecture=2).eval()(batch), old(batch))
     current = CavityUNet(first_channels=4, spacing_mm=2.0)
     save_checkpoint(tmp_path / "new.pt", current, np.arange(13.0))
-    reloaded, landmarks = load_cavity_model(tmp_path / "new.pt")
+    reloaded, loaded_payload = load_cavity_model(tmp_path / "new.pt")
+    landmarks = loaded_payload["landmarks"]
     assert reloaded.config == current.config and landmarks.tolist() == list(range(13))
 
 
@@ -152,7 +155,8 @@ def _in_world(mask: sitk.Image, reference: sitk.Image) -> np.ndarray:
 def test_storage_order_and_spacing_do_not_change_the_cavity(resseg_weights, simulated):
     torch.set_num_threads(2)
     image, label = simulated
-    model, landmarks = load_cavity_model(resseg_weights)
+    model, loaded_payload = load_cavity_model(resseg_weights)
+    landmarks = loaded_payload["landmarks"]
     truth = sitk.GetArrayFromImage(label) > 0
     masks = {}
     for order in ("RAS", "LAS", "PIR"):
@@ -232,13 +236,13 @@ def test_the_network_sees_a_centred_crop_to_a_multiple_of_8():
 def test_a_checkpoint_without_config_or_weights_is_named_not_a_traceback(tmp_path, kind):
     """Our format tag on a damaged or hand-made file: one line, for the three models' loaders."""
     from epilepsy_suite.fcd.checkpoint import CHECKPOINT_FORMAT as FCD_FORMAT
-    from epilepsy_suite.fcd.checkpoint import load_model
+    from epilepsy_suite.fcd.checkpoint import load_fcd_model
     from epilepsy_suite.video.models import CHECKPOINT_FORMAT as GESTURES_FORMAT
     from epilepsy_suite.video.models import load_gestures_model
 
     format_name, loader = {
         "cavity": (CHECKPOINT_FORMAT, load_cavity_model),
-        "fcd": (FCD_FORMAT, load_model),
+        "fcd": (FCD_FORMAT, load_fcd_model),
         "gestures": (GESTURES_FORMAT, load_gestures_model),
     }[kind]
     torch.save({"format": format_name, "state_dict": {}}, tmp_path / "no_config.pt")
@@ -249,6 +253,29 @@ def test_a_checkpoint_without_config_or_weights_is_named_not_a_traceback(tmp_pat
         loader(tmp_path / "bad_state.pt")
     with pytest.raises(InputError, match="is a folder"):
         loader(tmp_path)
+
+
+def test_every_loader_returns_the_model_and_its_checkpoint_payload(tmp_path):
+    from epilepsy_suite.cavity.checkpoint import save_checkpoint as save_cavity
+    from epilepsy_suite.cavity.model import CavityUNet
+    from epilepsy_suite.fcd.checkpoint import load_fcd_model
+    from epilepsy_suite.fcd.checkpoint import save_checkpoint as save_fcd
+    from epilepsy_suite.fcd.model import MSDSANet
+    from epilepsy_suite.video.models import GesturesModel, load_gestures_model, save_gestures_model
+
+    written = {
+        "cavity": (
+            save_cavity(tmp_path / "c.pt", CavityUNet(first_channels=2), np.arange(13.0), epoch=4),
+            load_cavity_model,
+        ),
+        "fcd": (save_fcd(tmp_path / "f.pt", MSDSANet(patch_size=64, feature_size=8), epoch=4), load_fcd_model),
+        "gestures": (save_gestures_model(tmp_path / "g.pt", GesturesModel(8, "mean", 4), epoch=4), load_gestures_model),
+    }
+    for kind, (path, loader) in written.items():
+        model, payload = loader(path)
+        assert isinstance(model, torch.nn.Module) and not model.training, kind
+        assert payload["epoch"] == 4 and payload["config"] == model.config, kind
+    np.testing.assert_array_equal(load_cavity_model(tmp_path / "c.pt")[1]["landmarks"], np.arange(13.0))
 
 
 def test_a_bad_parcellation_is_refused_before_anything_is_written(tmp_path, capsys):

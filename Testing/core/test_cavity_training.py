@@ -81,7 +81,8 @@ def test_cli_predict_loads_the_checkpoint_with_tta(trained, template_3mm, tmp_pa
 
 
 def test_tta_outputs(trained, template_3mm):
-    model, landmarks = load_cavity_model(trained[0].best_checkpoint)
+    model, payload = load_cavity_model(trained[0].best_checkpoint)
+    landmarks = payload["landmarks"]
     template = template_3mm[0]
     assert model.spacing_mm == pytest.approx(3.0)  # recorded from the training images: no resampling here
     # resseg's TTA averages the plain prediction and n augmented ones; the thesis' n augmented ones.
@@ -160,7 +161,8 @@ def test_pseudo_labels_and_k_fold_finetuning(trained, template_3mm, tmp_path):
 
     result = trained[0]
     template, parcellation = template_3mm
-    model, landmarks = load_cavity_model(result.best_checkpoint)
+    model, payload = load_cavity_model(result.best_checkpoint)
+    landmarks = payload["landmarks"]
     mask, uncertainty = pseudo_label(model, template, landmarks, iterations=3, max_uncertainty=1.0)
     assert mask is not None and mask.GetSize() == template.GetSize() and 0 <= uncertainty < 1
     rejected, _ = pseudo_label(model, template, landmarks, iterations=3, max_uncertainty=0.0)

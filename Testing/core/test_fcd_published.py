@@ -12,7 +12,7 @@ import torch
 from epilepsy_suite.cli import main
 from epilepsy_suite.data.templates import fsl_mni152_template, mni_template
 from epilepsy_suite.errors import InputError
-from epilepsy_suite.fcd.checkpoint import load_model
+from epilepsy_suite.fcd.checkpoint import load_fcd_model
 from epilepsy_suite.fcd.dataset import TrainingSubject
 from epilepsy_suite.fcd.inference import predict_array, predict_probability, predict_subject
 from epilepsy_suite.fcd.model import MSDSANet
@@ -67,14 +67,15 @@ def _check_published_round_trip(tmp_path, config: dict[str, int], tokens_first_p
     torch.save(published, tmp_path / "model.pth")
     torch.save({f"module.{key}": value for key, value in published.items()}, tmp_path / "ddp.pth")
 
-    loaded = load_model(tmp_path / "model.pth")
+    loaded, payload = load_fcd_model(tmp_path / "model.pth")
+    assert payload["format"] == "published state dict"
     assert not loaded.training and loaded.config == model.config
     size = model.patch_size
     image = torch.rand(1, 2, size, size, size, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         difference = (model(image) - loaded(image)).abs().max().item()
     # Same tensors with the module. prefix: the outputs are the same function of the same weights.
-    wrapped = load_model(tmp_path / "ddp.pth").state_dict()
+    wrapped = load_fcd_model(tmp_path / "ddp.pth")[0].state_dict()
     for name, tensor in loaded.state_dict().items():
         assert torch.equal(wrapped[name], tensor), name
     return difference
@@ -110,7 +111,7 @@ def test_mapping_is_an_inverse_and_transposes_the_token_projection() -> None:
 def test_foreign_files_are_refused_with_the_first_mismatch(tmp_path) -> None:
     torch.save({"conv1.weight": torch.zeros(8, 3, 7, 7), "fc.bias": torch.zeros(10)}, tmp_path / "resnet.pth")
     with pytest.raises(InputError, match=r"resnet\.pth: not an MS-DSA-Net state dict: no 'encoder1?\.") as error:
-        load_model(tmp_path / "resnet.pth")
+        load_fcd_model(tmp_path / "resnet.pth")
     assert "conv1.weight" in str(error.value) and "\n" not in str(error.value)
 
     published = to_published_state_dict(MSDSANet(patch_size=64, feature_size=8).state_dict())
@@ -119,11 +120,11 @@ def test_foreign_files_are_refused_with_the_first_mismatch(tmp_path) -> None:
     with pytest.raises(
         InputError, match="renamed.pth: .*missing key 'trans4.1.dsa.EF'.*unexpected key 'trans4.1.dsa.E'"
     ):
-        load_model(tmp_path / "renamed.pth")
+        load_fcd_model(tmp_path / "renamed.pth")
 
     torch.save([torch.zeros(3)], tmp_path / "list.pth")
     with pytest.raises(InputError, match="list.pth: not an MS-DSA-Net checkpoint"):
-        load_model(tmp_path / "list.pth")
+        load_fcd_model(tmp_path / "list.pth")
 
 
 # --- Array convention ---------------------------------------------------------------------------

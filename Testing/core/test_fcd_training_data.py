@@ -10,7 +10,7 @@ import SimpleITK as sitk
 import torch
 from epilepsy_suite.cli import main
 from epilepsy_suite.errors import InputError
-from epilepsy_suite.fcd.checkpoint import load_model
+from epilepsy_suite.fcd.checkpoint import load_fcd_model
 from epilepsy_suite.fcd.dataset import TrainingSubject, find_bids_subjects, read_subject_csv, split_subjects
 from epilepsy_suite.fcd.preprocessing import match_flair_to_t1, prepare_subject
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
@@ -152,7 +152,8 @@ def test_smoke_training_lowers_loss_resumes_and_predicts(tmp_path, synthetic_sub
     untimed = [[{k: v for k, v in row.items() if k != "seconds"} for row in run.history] for run in (result, straight)]
     assert untimed[0] == untimed[1]
 
-    model = load_model(result.best_checkpoint)
+    model, payload = load_fcd_model(result.best_checkpoint)
+    assert payload["training_config"]["max_epochs"] == 3 and payload["epoch"] == result.best_epoch
     assert model.config["feature_size"] == 8
     t1 = write_image(synthetic_subjects[0].t1, tmp_path / "t1.nii.gz")
     flair = write_image(synthetic_subjects[0].flair, tmp_path / "flair.nii.gz")
@@ -189,7 +190,8 @@ def test_wrong_architecture_is_refused(tmp_path) -> None:
 
     # A bare state dict carries its configuration in its shapes: it loads as what it is.
     torch.save(MSDSANet(patch_size=64, feature_size=12).state_dict(), tmp_path / "bare.pt")
-    assert load_model(tmp_path / "bare.pt").config["feature_size"] == 12
+    bare, payload = load_fcd_model(tmp_path / "bare.pt")
+    assert bare.config["feature_size"] == 12 and payload["format"] == "state dict"
     # A checkpoint whose recorded configuration does not fit its weights is refused.
     path = tmp_path / "other.pt"
     payload = {
@@ -199,7 +201,7 @@ def test_wrong_architecture_is_refused(tmp_path) -> None:
     }
     torch.save(payload, path)
     with pytest.raises(InputError, match="other.pt: weights do not fit the MS-DSA-Net architecture"):
-        load_model(path)
+        load_fcd_model(path)
     torch.save({"weights": [1, 2]}, tmp_path / "junk.pt")
     with pytest.raises(InputError, match="junk.pt: not an MS-DSA-Net checkpoint"):
-        load_model(tmp_path / "junk.pt")
+        load_fcd_model(tmp_path / "junk.pt")

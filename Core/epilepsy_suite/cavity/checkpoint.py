@@ -126,10 +126,11 @@ def save_checkpoint(path: Path, model: CavityUNet, landmarks: np.ndarray | None,
     return path
 
 
-def load_cavity_model(
-    path: str | os.PathLike[str], device: torch.device | str = "cpu"
-) -> tuple[CavityUNet, np.ndarray | None]:
-    """The U-Net (in eval mode on ``device``) and its histogram landmarks, from either file kind.
+def load_cavity_model(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> tuple[CavityUNet, dict]:
+    """The U-Net (in eval mode on ``device``) and its checkpoint payload, from either file kind.
+
+    The payload's ``landmarks`` are the histogram-standardisation landmarks as an array (``None``:
+    the model was trained without histogram standardisation).
 
     Accepts a checkpoint of ``cavity train`` (any architecture version; files written before
     versions were recorded are version 1), with the landmarks it stores (``None``: the model was
@@ -148,10 +149,10 @@ def load_cavity_model(
             config, state = from_resseg_state_dict(payload)  # type: ignore[arg-type]
         except ValueError as error:
             raise InputError(path, f"is not a complete resseg network ({error})") from None
-        landmarks = RESSEG_LANDMARKS
+        landmarks, entries = RESSEG_LANDMARKS, {"format": "resseg state dict", "config": config}
     elif isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
         stored, state = checkpoint_fields(payload, path, "cavity U-Net checkpoint")
-        config, landmarks = {"architecture": 1, **stored}, payload.get("landmarks")
+        config, landmarks, entries = {"architecture": 1, **stored}, payload.get("landmarks"), payload
     else:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise InputError(
@@ -164,4 +165,5 @@ def load_cavity_model(
     except (TypeError, ValueError) as error:
         raise InputError(path, f"has an unknown cavity U-Net configuration ({error})") from None
     load_weights(model, state, path, "cavity U-Net")
-    return model.to(device).eval(), None if landmarks is None else np.asarray(landmarks, dtype=np.float64)
+    landmarks = None if landmarks is None else np.asarray(landmarks, dtype=np.float64)
+    return model.to(device).eval(), {**entries, "landmarks": landmarks}

@@ -201,7 +201,8 @@ def _predict(arguments: argparse.Namespace) -> int:
     if arguments.uncertainty and not arguments.tta:
         raise InputError(arguments.uncertainty, "the uncertainty map needs test-time augmentation (--tta N)")
     device = _device(arguments)
-    model, landmarks = load_cavity_model(arguments.model, device)
+    model, payload = load_cavity_model(arguments.model, device)
+    landmarks = payload["landmarks"]
     image = read_image(arguments.image, what="postoperative T1")
     parcellation = None
     if arguments.parcellation:  # checked before the long part, so a bad file costs no prediction
@@ -237,7 +238,8 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     from .inference import NetworkGrid, predict_cavity, template_grid
 
     device = _device(arguments)
-    model, landmarks = load_cavity_model(arguments.model, device)
+    model, payload = load_cavity_model(arguments.model, device)
+    landmarks = payload["landmarks"]
     records = []
     for subject in read_subject_table(arguments.labelled):
         if "label" not in subject:

@@ -150,7 +150,8 @@ class CavityTask(TrainingTask):
         spacing = float(np.mean(self.training[0]["image"].spacing))
         model, landmarks = CavityUNet(first_channels=config.first_channels, spacing_mm=spacing), None
         if initial_checkpoint is not None:
-            model, landmarks = load_cavity_model(initial_checkpoint, "cpu")
+            model, payload = load_cavity_model(initial_checkpoint, "cpu")
+            landmarks = payload["landmarks"]
         self.landmarks = landmarks
         self.model = model.to(group.device)
         self.device = group.device
@@ -285,7 +286,8 @@ def k_fold_finetune(
             train_subjects, [labelled[i] for i in held_out], Path(out_dir) / f"fold{fold}", config, device,
             initial_checkpoint=initial_checkpoint, show_bar=show_bar, cancel=cancel, workers=workers,
         )  # fmt: skip
-        model, landmarks = load_cavity_model(result.best_checkpoint, device)
+        model, payload = load_cavity_model(result.best_checkpoint, device)
+        landmarks = payload["landmarks"]
         for index in held_out:
             subject = labelled[index]
             prediction = predict_cavity(model, subject_image(subject), landmarks, device)

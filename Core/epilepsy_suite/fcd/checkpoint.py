@@ -31,8 +31,8 @@ def save_checkpoint(path: Path, model: MSDSANet, **state: object) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> MSDSANet:
-    """Load MS-DSA-Net weights, in evaluation mode on ``device``.
+def load_fcd_model(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> tuple[MSDSANet, dict]:
+    """MS-DSA-Net (in evaluation mode on ``device``) and its checkpoint payload.
 
     Reads, without any conversion step by the user:
 
@@ -43,7 +43,9 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
       :func:`~epilepsy_suite.fcd.published.from_published_state_dict`.
 
     Either state dict may carry the ``module.`` prefix of a (Distributed)DataParallel model.
-    For plain state dicts the configuration (patch size, widths...) is read off the shapes.
+    For plain state dicts the configuration (patch size, widths...) is read off the shapes, and the
+    payload is ``{"format": "published state dict" | "state dict", "config": ...}``; for our
+    checkpoints it is the file's entries (``training_config``, ``epoch``...).
 
     Raises:
         InputError: missing or unreadable file, or weights of another architecture; the
@@ -54,11 +56,11 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
     shown: Callable[[str], str] = str  # how a parameter is named in messages: as in the file
     if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
         config, state = checkpoint_fields(payload, path, "MS-DSA-Net checkpoint")
-        state = strip_module_prefix(state)
+        state, entries = strip_module_prefix(state), payload
     elif is_state_dict(payload):
-        state = strip_module_prefix(payload)
+        state, kind = strip_module_prefix(payload), "state dict"
         if is_published_state_dict(state):
-            state, shown = from_published_state_dict(state), published_name
+            state, shown, kind = from_published_state_dict(state), published_name, "published state dict"
         try:
             config = infer_config(state)
         except KeyError as error:
@@ -66,6 +68,7 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
             raise InputError(
                 path, f"not an MS-DSA-Net state dict: no {shown(error.args[0])!r} (its first key is {found!r})"
             ) from None
+        entries = {"format": kind, "config": config}
     else:
         raise InputError(path, "not an MS-DSA-Net checkpoint (no model weights found)")
     try:
@@ -76,7 +79,7 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu")
     if difference:
         raise InputError(path, f"weights do not fit the MS-DSA-Net architecture: {difference}")
     load_weights(model, state, path, "MS-DSA-Net architecture")
-    return model.to(device).eval()
+    return model.to(device).eval(), entries
 
 
 def _first_difference(state: dict, expected: dict, shown: Callable[[str], str]) -> str:

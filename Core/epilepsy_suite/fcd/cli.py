@@ -225,7 +225,7 @@ def _train(arguments: argparse.Namespace) -> int:
 
 def _evaluate(arguments: argparse.Namespace) -> int:
     from ..device import resolve_device
-    from .checkpoint import load_model
+    from .checkpoint import load_fcd_model
     from .evaluation import evaluate_masks, summary_table, write_report
     from .inference import predict_array
 
@@ -236,7 +236,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     subjects = {"test": test, "validation": validation, "all": training + validation + test}[arguments.split]
     rows: list[dict[str, object]] = []
     for run, path in enumerate(arguments.model):
-        model = load_model(path, device)
+        model, _ = load_fcd_model(path, device)
 
         def probabilities(model=model):
             for subject in subjects:
@@ -257,13 +257,13 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 def _predict(arguments: argparse.Namespace) -> int:
     from ..device import resolve_device
     from ..io import write_image
-    from .checkpoint import load_model
+    from .checkpoint import load_fcd_model
     from .inference import predict_subject
     from .preprocessing import prepare_subject
 
     device = resolve_device(arguments.device)
     preset = _preset(arguments)
-    model = load_model(arguments.model, device)
+    model, _ = load_fcd_model(arguments.model, device)
     subject = prepare_subject(
         arguments.t1,
         arguments.flair,

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoints import checkpoint_fields, load_weights, pickled_module_class, read_checkpoint
 from ..errors import InputError
 from ..io import atomic_output
 
@@ -140,8 +141,6 @@ def load_gestures_model(path: str | PathLike[str], device: torch.device | str = 
         InputError: naming ``path``: missing or unreadable file, a whole pickled model, another
             kind of checkpoint, or weights of another shape.
     """
-    from ..checkpoints import checkpoint_fields, load_weights, pickled_module_class, read_checkpoint
-
     path = Path(path) if path else Path("")
     missing = "the GESTURES model file does not exist (train one with `video train`)"
     try:
