@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .device import DEVICE_CHOICES
+from .device import DEVICE_CHOICES, resolve_device
 from .errors import CancelledError, InputError
 
 METHOD_COMMANDS = {
@@ -104,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(getattr(arguments, "quiet", False))
     handler: Handler = arguments.handler
     try:
+        if hasattr(arguments, "device"):
+            arguments.device = resolve_device(arguments.device)  # once, for every command
         return int(handler(arguments) or 0)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -13,8 +13,11 @@ from .errors import InputError
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """Return the torch device for ``name``: ``auto`` takes CUDA when available, else CPU."""
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """Return the torch device for ``name``: ``auto`` takes CUDA when available, else CPU
+    (a ``torch.device`` is returned as it is)."""
+    if isinstance(name, torch.device):
+        return name
     if name not in DEVICE_CHOICES and not name.startswith("cuda:"):
         raise InputError("--device", f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
     if name == "auto":

@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 
 from ..errors import InputError
+from ..options import add_config_options, config_from_arguments
+from .config import CavityTrainingConfig
 from .inference import TTA_MODES
 
 LOG = logging.getLogger("epilepsy_suite.cavity")
@@ -33,40 +35,29 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     simulate.add_argument("--seed", type=int, default=None, help="makes the simulation reproducible")
     simulate.set_defaults(handler=_simulate)
 
-    training = argparse.ArgumentParser(add_help=False)
-    training.add_argument("--out", type=Path, required=True, help="folder for best.pt, last.pt and log.csv")
-    training.add_argument("--epochs", type=int, default=60)
-    training.add_argument("--batch-size", type=int, default=10)
-    training.add_argument("--iterations", type=int, default=None, help="batches per epoch (default: one pass)")
-    training.add_argument("--learning-rate", type=float, default=1e-3)
-    training.add_argument("--crop", type=int, nargs=3, default=(176, 216, 160), metavar=("X", "Y", "Z"),
-                          help="training crop (default 176 216 160; images must be MNI-aligned at 1 mm)")  # fmt: skip
-    training.add_argument("--first-channels", type=int, default=8, help="filters of the first convolution (8)")
-    training.add_argument("--seed", type=int, default=0)
-    training.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
-    training.add_argument("--workers", type=int, default=0, metavar="N",
-                          help="data-loader processes simulating and augmenting samples (default 0: in the main "
-                          "process); results do not depend on N")  # fmt: skip
-
     train = commands.add_parser(
-        "train", parents=[common_parser(), training],
+        "train", parents=[common_parser()],
         help="self-supervised training on resections simulated on preoperative T1 + parcellation pairs",
     )  # fmt: skip
     train.add_argument("--training", type=Path, required=True, help="CSV: image,parcellation[,name]")
     train.add_argument("--validation", type=Path, help="CSV like --training (default: the training subjects)")
     train.add_argument("--pseudo-labels", type=Path, help="CSV: image,label of pseudo-labelled postoperative images")
-    train.add_argument("--pseudo-fraction", type=float, default=0.2, help="share of each batch (default 0.2)")
-    train.add_argument("--volume", type=float, nargs=2, default=(500, 50000), metavar=("MIN", "MAX"))
+    _add_training_options(train, CavityTrainingConfig())
+    add_config_options(train, CavityTrainingConfig(), {
+        "pseudo_fraction": ("--pseudo-fraction", "share of each batch drawn from --pseudo-labels"),
+        "volumes": ("--volume", "range of the simulated resections' volume in mm^3", {"metavar": ("MIN", "MAX")}),
+    })  # fmt: skip
     train.set_defaults(handler=_train)
 
     finetune = commands.add_parser(
-        "finetune", parents=[common_parser(), training],
+        "finetune", parents=[common_parser()],
         help="fine-tune a model on labelled postoperative images with k-fold cross-validation",
     )  # fmt: skip
     finetune.add_argument("--labelled", type=Path, required=True, help="CSV: image,label[,name]")
     finetune.add_argument("--model", type=Path, required=True, help="simulation-trained checkpoint")
     finetune.add_argument("--folds", type=int, default=5)
-    finetune.set_defaults(handler=_finetune, epochs=20, learning_rate=1e-4)
+    _add_training_options(finetune, CavityTrainingConfig.finetuning())
+    finetune.set_defaults(handler=_finetune)
 
     predict = commands.add_parser("predict", parents=[common_parser()], help="segment the cavity of a postoperative T1")
     predict.add_argument("image", type=Path, help="postoperative T1")
@@ -114,10 +105,24 @@ def _prediction_settings(arguments: argparse.Namespace) -> dict:
     }
 
 
-def _device(arguments: argparse.Namespace):
-    from ..device import resolve_device
-
-    return resolve_device(arguments.device)
+def _add_training_options(parser: argparse.ArgumentParser, defaults: CavityTrainingConfig) -> None:
+    """Options of ``train`` and ``finetune`` (each its own, with its own defaults)."""
+    parser.add_argument("--out", type=Path, required=True, help="folder for best.pt, last.pt and log.csv")
+    add_config_options(parser, defaults, {
+        "max_epochs": "--epochs",
+        "batch_size": "--batch-size",
+        "iterations_per_epoch": ("--iterations", "batches per epoch (none: one pass over the subjects)"),
+        "learning_rate": "--learning-rate",
+        "step_epochs": ("--step-epochs", "the learning rate is divided by 10 every this many epochs"),
+        "crop_shape": ("--crop", "training crop; images must be MNI-aligned at 1 mm", {"metavar": ("X", "Y", "Z")}),
+        "first_channels": ("--first-channels", "filters of the first convolution"),
+        "patience": ("--patience", "stop after this many epochs without a lower validation loss"),
+        "seed": "--seed",
+    })  # fmt: skip
+    parser.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="data-loader processes simulating and augmenting samples (default 0: in the main "
+                        "process); results do not depend on N")  # fmt: skip
 
 
 def _simulate(arguments: argparse.Namespace) -> int:
@@ -143,21 +148,6 @@ def _simulate(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _config(arguments: argparse.Namespace, **overrides):
-    from .training import CavityTrainingConfig
-
-    return CavityTrainingConfig(
-        max_epochs=arguments.epochs,
-        batch_size=arguments.batch_size,
-        iterations_per_epoch=arguments.iterations,
-        learning_rate=arguments.learning_rate,
-        crop_shape=tuple(arguments.crop) if arguments.crop else None,
-        first_channels=arguments.first_channels,
-        seed=arguments.seed,
-        **overrides,
-    )
-
-
 def _train(arguments: argparse.Namespace) -> int:
     from .dataset import read_subject_table
     from .training import train_cavity
@@ -165,9 +155,9 @@ def _train(arguments: argparse.Namespace) -> int:
     training = read_subject_table(arguments.training)
     validation = read_subject_table(arguments.validation) if arguments.validation else []
     pseudo = read_subject_table(arguments.pseudo_labels) if arguments.pseudo_labels else []
-    config = _config(arguments, volumes=tuple(arguments.volume), pseudo_fraction=arguments.pseudo_fraction)
+    config = config_from_arguments(arguments, CavityTrainingConfig())
     result = train_cavity(
-        training, validation, arguments.out, config, _device(arguments), pseudo_labelled=pseudo,
+        training, validation, arguments.out, config, arguments.device, pseudo_labelled=pseudo,
         resume=not arguments.no_resume, show_bar=not arguments.quiet, workers=arguments.workers,
     )  # fmt: skip
     print(f"best checkpoint: {result.best_checkpoint}")
@@ -180,9 +170,9 @@ def _finetune(arguments: argparse.Namespace) -> int:
     from .training import k_fold_finetune
 
     labelled = read_subject_table(arguments.labelled)
-    config = _config(arguments, simulate=False, step_epochs=max(1, arguments.epochs // 2))
+    config = config_from_arguments(arguments, CavityTrainingConfig.finetuning())
     records = k_fold_finetune(
-        labelled, arguments.model, arguments.out, arguments.folds, config, _device(arguments), not arguments.quiet,
+        labelled, arguments.model, arguments.out, arguments.folds, config, arguments.device, not arguments.quiet,
         workers=arguments.workers,
     )  # fmt: skip
     _write_records(records, arguments.out / "cross_validation.csv")
@@ -200,7 +190,7 @@ def _predict(arguments: argparse.Namespace) -> int:
 
     if arguments.uncertainty and not arguments.tta:
         raise InputError(arguments.uncertainty, "the uncertainty map needs test-time augmentation (--tta N)")
-    device = _device(arguments)
+    device = arguments.device
     model, payload = load_cavity_model(arguments.model, device)
     landmarks = payload["landmarks"]
     image = read_image(arguments.image, what="postoperative T1")
@@ -237,7 +227,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     from .evaluation import cavity_metrics, summarise
     from .inference import NetworkGrid, predict_cavity, template_grid
 
-    device = _device(arguments)
+    device = arguments.device
     model, payload = load_cavity_model(arguments.model, device)
     landmarks = payload["landmarks"]
     records = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,40 +26,12 @@ from ..fitting import TrainingResult, TrainingTask, fit
 from ..progress import CancelToken, ProgressCallback
 from .augmentation import preprocessing, train_landmarks, training_transform
 from .checkpoint import CHECKPOINT_FORMAT, load_cavity_model, save_checkpoint
+from .config import CavityTrainingConfig
 from .dataset import check_subjects, subject_image
 from .evaluation import cavity_metrics
 from .inference import predict_cavity
 from .model import CavityUNet
 from .simulation import RandomResection, masks_of
-
-
-@dataclass
-class CavityTrainingConfig:
-    """Training settings (defaults: the thesis; shrink ``crop_shape`` and ``first_channels`` for a CPU)."""
-
-    max_epochs: int = 60
-    batch_size: int = 10
-    iterations_per_epoch: int | None = None  # default: one pass over the training subjects
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-2
-    step_epochs: int = 20  # learning rate divided by 10 every step_epochs
-    first_channels: int = 8
-    crop_shape: tuple[int, int, int] | None = (176, 216, 160)
-    volumes: tuple[float, ...] = (500, 50000)
-    simulate: bool = True  # False: the subjects carry real (or pseudo) labels, as in fine-tuning
-    pseudo_fraction: float = 0.2  # share of a batch drawn from pseudo-labelled images (2 of 10)
-    patience: int | None = None  # epochs without a lower validation loss before stopping (None: never)
-    amp: bool = True
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.max_epochs < 1:
-            raise InputError("training configuration", "batch size and epochs must be at least 1")
-        if not 0 <= self.pseudo_fraction < 1:
-            raise InputError("training configuration", f"pseudo_fraction {self.pseudo_fraction} is not in [0, 1)")
-        self.volumes = tuple(float(value) for value in self.volumes)
-        if self.crop_shape is not None:
-            self.crop_shape = tuple(int(size) for size in self.crop_shape)  # type: ignore[assignment]
 
 
 def learning_rate_factor(epoch: int, config: CavityTrainingConfig) -> float:
@@ -276,8 +248,7 @@ def k_fold_finetune(
     """
     if folds < 2 or len(labelled) < folds:
         raise InputError("fine-tuning", f"{len(labelled)} labelled images cannot make {folds} folds (need >= 2 each)")
-    config = config or CavityTrainingConfig(max_epochs=20, step_epochs=10, learning_rate=1e-4)
-    config.simulate = False
+    config = replace(config, simulate=False) if config else CavityTrainingConfig.finetuning()
     order = np.random.default_rng(config.seed).permutation(len(labelled))
     records: list[dict[str, object]] = []
     for fold, held_out in enumerate(np.array_split(order, folds)):

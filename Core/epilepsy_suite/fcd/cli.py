@@ -10,6 +10,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
+from ..options import add_config_options, config_from_arguments
+from .config import FCDTrainingConfig
 
 LOG = logging.getLogger("epilepsy_suite.fcd")
 
@@ -38,15 +40,16 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
         "train", parents=[common_parser(), data], help="train MS-DSA-Net (resumes from OUT/last.pt)"
     )
     train.add_argument("--out", type=Path, required=True, help="folder for checkpoints (best.pt, last.pt) and log.csv")
-    train.add_argument(
-        "--loss", choices=("dice", "dice_bce", "dice_tv"), default="dice_tv", help="loss of the paper (default dice_tv)"
-    )
-    train.add_argument("--tv-weight", type=float, default=0.1, help="weight of the TV term (default 0.1)")
-    train.add_argument("--epochs", type=int, default=300, help="maximum epochs (default 300)")
-    train.add_argument("--patience", type=int, default=25, help="early-stopping patience in epochs (default 25)")
-    train.add_argument("--patch-size", type=int, default=128, help="cubic patch edge, multiple of 32 (default 128)")
-    train.add_argument("--feature-size", type=int, default=16, help="channels of the first stage (default 16)")
-    train.add_argument("--learning-rate", type=float, default=1e-4)
+    add_config_options(train, FCDTrainingConfig(), {
+        "loss": ("--loss", "loss of the paper", {"choices": ("dice", "dice_bce", "dice_tv")}),
+        "tv_weight": ("--tv-weight", "weight of the TV term"),
+        "max_epochs": ("--epochs", "maximum epochs"),
+        "patience": ("--patience", "early-stopping patience in epochs"),
+        "patch_size": ("--patch-size", "cubic patch edge, multiple of 32"),
+        "feature_size": ("--feature-size", "channels of the first stage"),
+        "learning_rate": ("--learning-rate", "peak learning rate"),
+        "warmup_epochs": ("--warmup-epochs", "linear warm-up epochs (a third of the run when not shorter than it)"),
+    })  # fmt: skip
     train.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
     train.add_argument("--workers", type=int, default=0, metavar="N",
                        help="data-loader processes preparing the patches (default 0); results do not depend on N")  # fmt: skip
@@ -188,28 +191,17 @@ def load_subjects(arguments: argparse.Namespace):
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    from ..device import resolve_device
-    from .training import FCDTrainingConfig, train_fcd
+    from .training import train_fcd
 
     training, validation, test = load_subjects(arguments)
     LOG.info("subjects: %d training, %d validation, %d test", len(training), len(validation), len(test))
-    config = FCDTrainingConfig(
-        patch_size=arguments.patch_size,
-        feature_size=arguments.feature_size,
-        loss=arguments.loss,
-        tv_weight=arguments.tv_weight,
-        max_epochs=arguments.epochs,
-        patience=arguments.patience,
-        learning_rate=arguments.learning_rate,
-        seed=arguments.seed,
-        warmup_epochs=min(10, max(arguments.epochs // 3, 1)),
-    )
+    config = config_from_arguments(arguments, FCDTrainingConfig(), seed=arguments.seed)
     result = train_fcd(
         training,
         validation,
         arguments.out,
         config,
-        resolve_device(arguments.device),
+        arguments.device,
         resume=not arguments.no_resume,
         show_bar=not arguments.quiet,
         workers=arguments.workers,
@@ -224,12 +216,11 @@ def _train(arguments: argparse.Namespace) -> int:
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
-    from ..device import resolve_device
     from .checkpoint import load_fcd_model
     from .evaluation import evaluate_masks, summary_table, write_report
     from .inference import predict_array
 
-    device = resolve_device(arguments.device)
+    device = arguments.device
     preset = _preset(arguments)
     overlap, blend = _choice(arguments, "overlap", preset.overlap), _choice(arguments, "blend", preset.blend)
     training, validation, test = load_subjects(arguments)
@@ -255,13 +246,12 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
 
 def _predict(arguments: argparse.Namespace) -> int:
-    from ..device import resolve_device
     from ..io import write_image
     from .checkpoint import load_fcd_model
     from .inference import predict_subject
     from .preprocessing import prepare_subject
 
-    device = resolve_device(arguments.device)
+    device = arguments.device
     preset = _preset(arguments)
     model, _ = load_fcd_model(arguments.model, device)
     subject = prepare_subject(

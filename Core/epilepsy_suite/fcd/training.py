@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -25,31 +25,10 @@ from ..errors import InputError
 from ..fitting import TrainingResult, TrainingTask, fit
 from ..progress import CancelToken, ProgressCallback
 from .checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+from .config import FCDTrainingConfig
 from .dataset import TrainingSubject
 from .losses import build_loss
 from .model import MSDSANet
-
-
-@dataclass
-class FCDTrainingConfig:
-    """The paper's recipe (patches of 128, AdamW 1e-4, warm-up then cosine, Dice + TV)."""
-
-    patch_size: int = 128
-    feature_size: int = 16
-    loss: str = "dice_tv"
-    tv_weight: float = 0.1
-    max_epochs: int = 300
-    learning_rate: float = 1e-4
-    final_learning_rate: float = 1e-6
-    warmup_epochs: int = 10
-    warmup_start_factor: float = 0.1
-    weight_decay: float = 1e-2
-    patience: int | None = 25  # epochs without a lower validation loss before stopping (None: never)
-    patches_per_subject: int = 4
-    seed: int = 0
-    amp: bool = True  # used on CUDA only
-    channels_last: bool = True  # used on CUDA only
-    dropout: float = 0.1
 
 
 def learning_rate_factor(epoch: int, config: FCDTrainingConfig) -> float:

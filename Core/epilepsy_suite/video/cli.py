@@ -9,6 +9,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import InputError
+from ..options import add_config_options, config_from_arguments
+from .config import GesturesTrainingConfig
+from .models import AGGREGATORS
 
 LOG = logging.getLogger("epilepsy_suite.video")
 
@@ -16,7 +19,6 @@ LOG = logging.getLogger("epilepsy_suite.video")
 def register(subparsers: argparse._SubParsersAction, name: str, summary: str) -> None:
     from ..cli import common_parser
     from .extractors import EXTRACTORS
-    from .models import AGGREGATORS
 
     parser = subparsers.add_parser(name, help=summary, description=summary)
     commands = parser.add_subparsers(dest="video_command", metavar="<video command>", required=True)
@@ -70,16 +72,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
                           help="feed the features as they are (the GESTURES authors' training; default with "
                           "--gestures-features): no training-set standardisation")  # fmt: skip
     training.add_argument("--out", type=Path, required=True)
-    training.add_argument("--segments", type=int, default=16)
-    training.add_argument("--gamma", type=float, default=2.0, help="Beta(gamma, gamma) in-segment sampling (2)")
-    training.add_argument("--aggregator", choices=AGGREGATORS, default="blstm")
-    training.add_argument("--epochs", type=int, default=100)
-    training.add_argument("--learning-rate", type=float, default=1e-2)
-    training.add_argument("--batch-videos", type=int, default=64)
-    training.add_argument("--seed", type=int, default=0)
 
     train = commands.add_parser("train", parents=[common_parser(), montage, extraction, training],
                                 help="train the snippet and seizure classifiers (resumes from OUT/last.pt)")  # fmt: skip
+    _add_training_options(train)
     train.add_argument("--validation", type=Path, help="annotations for model selection (default: training set)")
     train.add_argument("--no-resume", action="store_true")
     train.set_defaults(handler=_train)
@@ -87,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     evaluate = commands.add_parser("evaluate", parents=[common_parser(), montage, extraction, training],
                                    help="stratified k-fold cross-validation: accuracy, F1, PR-AUC, curves")  # fmt: skip
     evaluate.add_argument("--folds", type=int, default=10)
+    _add_training_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser("predict", parents=[common_parser()],
@@ -120,12 +117,6 @@ def _settings(arguments: argparse.Namespace):
     return PreprocessingSettings(fps=arguments.fps, width=arguments.size[0], height=arguments.size[1])
 
 
-def _device(arguments: argparse.Namespace):
-    from ..device import resolve_device
-
-    return resolve_device(arguments.device)
-
-
 def _extractor(arguments: argparse.Namespace):
     from .extractors import extractor_for_weights, load_extractor
 
@@ -137,7 +128,7 @@ def _extractor(arguments: argparse.Namespace):
             LOG.info("%s is named for %s: using that extractor", arguments.weights, named)
     if arguments.weights is None:
         LOG.warning("no --weights: the %s extractor is randomly initialised (for testing only)", name)
-    return load_extractor(name, arguments.weights, _device(arguments), side=arguments.side)
+    return load_extractor(name, arguments.weights, arguments.device, side=arguments.side)
 
 
 def _synthesize(arguments: argparse.Namespace) -> int:
@@ -177,14 +168,25 @@ def _features(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _config(arguments: argparse.Namespace):
-    from .training import GesturesTrainingConfig
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    """The settings of ``train`` and ``evaluate`` (each its own options: see :mod:`epilepsy_suite.options`)."""
+    add_config_options(parser, GesturesTrainingConfig(), {
+        "segments": ("--segments", "snippets per sequence, one per segment"),
+        "gamma": ("--gamma", "Beta(gamma, gamma) in-segment sampling"),
+        "aggregator": ("--aggregator", "seizure classifier", {"choices": AGGREGATORS}),
+        "hidden": ("--hidden", "LSTM units per direction"),
+        "max_epochs": "--epochs",
+        "patience": ("--patience", "stop after this many epochs without a lower validation loss"),
+        "learning_rate": ("--learning-rate", "seizure classifier"),
+        "snippet_learning_rate": ("--snippet-learning-rate", "snippet classifier"),
+        "videos_per_batch": ("--batch-videos", "videos per mini-batch"),
+        "seed": "--seed",
+    })  # fmt: skip
 
+
+def _config(arguments: argparse.Namespace) -> GesturesTrainingConfig:
     standardise = not (arguments.no_standardise or arguments.gestures_features)
-    return GesturesTrainingConfig(segments=arguments.segments, gamma=arguments.gamma, aggregator=arguments.aggregator,
-                                  max_epochs=arguments.epochs, learning_rate=arguments.learning_rate,
-                                  videos_per_batch=arguments.batch_videos, seed=arguments.seed,
-                                  standardise=standardise)  # fmt: skip
+    return config_from_arguments(arguments, GesturesTrainingConfig(), standardise=standardise)
 
 
 def _training_data(arguments: argparse.Namespace) -> tuple[list, list, dict]:
@@ -212,7 +214,7 @@ def _train(arguments: argparse.Namespace) -> int:
     from .training import train_gestures
 
     training, validation, metadata = _training_data(arguments)
-    result = train_gestures(training, validation, arguments.out, _config(arguments), _device(arguments),
+    result = train_gestures(training, validation, arguments.out, _config(arguments), arguments.device,
                             resume=not arguments.no_resume, metadata=metadata, show_bar=not arguments.quiet)  # fmt: skip
     print(f"best checkpoint: {result.best_checkpoint} (epoch {result.best_epoch + 1})")
     return 0
@@ -222,7 +224,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     from .evaluation import cross_validate
 
     items, _, metadata = _training_data(arguments)
-    result = cross_validate(items, arguments.folds, arguments.out, _config(arguments), _device(arguments),
+    result = cross_validate(items, arguments.folds, arguments.out, _config(arguments), arguments.device,
                             seed=arguments.seed, metadata=metadata, curves=True, show_bar=not arguments.quiet)  # fmt: skip
     metrics = result.metrics
     print(f"accuracy {metrics['accuracy']:.3f}, F1 (TCS) {metrics['f1']:.3f}, PR-AUC (TCS) {metrics['pr_auc']:.3f} "
@@ -237,7 +239,7 @@ def _predict(arguments: argparse.Namespace) -> int:
     from .inference import plot_curve_png, predict_seizure, write_curve_csv
     from .models import load_gestures_model
 
-    device = _device(arguments)
+    device = arguments.device
     _, payload = load_gestures_model(arguments.model, "cpu")
     metadata = payload.get("metadata", {})
     if "extractor" not in metadata:
