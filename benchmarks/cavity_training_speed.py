@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """Cavity training throughput with the samples prepared in the training process or in workers.
 
-Runs the same short ``train_cavity`` (resections simulated on the embedded MNI template, the
-thesis' augmentation, 2 mm by default) with 0 and with N data-loader workers, in the same run,
-and prints samples per second of each (whole epochs, one validation pass included) and the
-ratio. The two runs give identical weights (the samples are seeded per index, not per process).
+Two figures, each with 0 and with N data-loader workers in the same run:
+
+1. the sample pipeline alone (resection simulation + the thesis' augmentation of the embedded MNI
+   template, 2 mm by default): samples per second that the loader hands to the network, which is
+   what a GPU, whose own step is short, waits for;
+2. the whole ``train_cavity`` epoch on this machine (network on the CPU too, one validation pass
+   included), which on a small CPU shares its cores between the network and the workers.
+
+The two training runs give identical weights (the samples are seeded per index, not per process).
 
     python benchmarks/cavity_training_speed.py [--workers 2] [--batches 12] [--spacing 2]
 """
@@ -19,8 +24,16 @@ from pathlib import Path
 
 import SimpleITK as sitk
 import torch
-from epilepsy_suite.cavity.dataset import make_subject
-from epilepsy_suite.cavity.training import CavityTrainingConfig, train_cavity
+from epilepsy_suite.cavity.augmentation import train_landmarks
+from epilepsy_suite.cavity.dataset import make_subject, subject_image
+from epilepsy_suite.cavity.simulation import masks_of
+from epilepsy_suite.cavity.training import (
+    CavityTrainingConfig,
+    EpochSamples,
+    collate_samples,
+    sample_worker_setup,
+    train_cavity,
+)
 from epilepsy_suite.data import mni_template, neuromorphometrics_parcellation
 from epilepsy_suite.geometry import coarsened
 
@@ -50,6 +63,25 @@ def main(argv: list[str]) -> int:
     )
     samples = arguments.batches * config.batch_size
     print(f"{samples} samples of {crop} voxels at {arguments.spacing} mm, torch threads {torch.get_num_threads()}")
+    landmarks = train_landmarks([subject_image(subjects[0])])
+    for subject in subjects:  # as train_cavity does before its workers start
+        masks_of(subject, "image", "parcellation", None)
+    pipeline = {}
+    for workers in (0, arguments.workers):
+        epoch = EpochSamples(subjects, [], config, landmarks, 0, samples)
+        loader = torch.utils.data.DataLoader(
+            epoch,
+            config.batch_size,
+            num_workers=workers,
+            collate_fn=collate_samples,
+            worker_init_fn=sample_worker_setup,
+        )
+        started = time.perf_counter()
+        count = sum(len(images) for images, _ in loader)
+        pipeline[workers] = count / (time.perf_counter() - started)
+        print(f"sample pipeline, workers {workers}: {pipeline[workers]:.2f} samples/s", flush=True)
+    print(f"sample pipeline speed-up with {arguments.workers} workers: "
+          f"{pipeline[arguments.workers] / pipeline[0]:.2f}x")  # fmt: skip
     rates, weights = {}, {}
     for workers in (0, arguments.workers):
         with tempfile.TemporaryDirectory() as folder:
@@ -58,12 +90,12 @@ def main(argv: list[str]) -> int:
             seconds = time.perf_counter() - started
             weights[workers] = torch.load(Path(folder) / "last.pt", map_location="cpu", weights_only=False)
         rates[workers] = samples / seconds
-        print(f"workers {workers}: {seconds:6.1f} s, {rates[workers]:.2f} samples/s", flush=True)
+        print(f"training, workers {workers}: {seconds:6.1f} s, {rates[workers]:.2f} samples/s", flush=True)
     same = all(
         torch.equal(weights[0]["state_dict"][key], weights[arguments.workers]["state_dict"][key])
         for key in weights[0]["state_dict"]
     )
-    print(f"speed-up with {arguments.workers} workers: {rates[arguments.workers] / rates[0]:.2f}x; "
+    print(f"training speed-up with {arguments.workers} workers: {rates[arguments.workers] / rates[0]:.2f}x; "
           f"identical weights: {same}")  # fmt: skip
     return 0
 

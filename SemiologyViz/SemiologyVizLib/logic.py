@@ -128,7 +128,9 @@ class SemiologyVizLogic:
 
     # ------------------------------------------------------------------------------------ parcellation
 
-    def set_parcellation(self, parcellation_node=None, reference_node=None, atlas: str = "auto") -> Parcellation:
+    def set_parcellation(
+        self, parcellation_node=None, reference_node=None, atlas: str = "auto", surfaces: bool = True
+    ) -> Parcellation:
         """Build the segmentation of the scoreable structures (white matter, ventricles... stripped).
 
         Args:
@@ -137,6 +139,8 @@ class SemiologyVizLogic:
                 the template volume to the scene if ``reference_node`` is ``None``.
             reference_node: the T1 the segmentation is shown on.
             atlas: ``gif``, ``nmm`` or ``auto`` (detected from the labels present).
+            surfaces: build the 3D meshes (marching cubes, seconds for ~100 structures at 1 mm);
+                False for the 2D views only.
         """
         database = self.engine.database
         if parcellation_node is None:
@@ -158,7 +162,12 @@ class SemiologyVizLogic:
         if self.parcellation is not None:
             self.scene.RemoveNode(self.parcellation.segmentation_node)
         segmentation = segmentation_from_labelmap(
-            self.scene, stripped, table, "Semiology structures", reference_volume=reference_node
+            self.scene,
+            stripped,
+            table,
+            "Semiology structures",
+            closed_surface=surfaces,
+            reference_volume=reference_node,
         )
         from scipy import ndimage
 

@@ -152,6 +152,7 @@ def _in_world(mask: sitk.Image, reference: sitk.Image) -> np.ndarray:
     return sitk.GetArrayFromImage(sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor)) > 0
 
 
+@pytest.mark.slow  # the same case in several storage orders and spacings: `bootstrap.py test -m slow`
 def test_storage_order_and_spacing_do_not_change_the_cavity(resseg_weights, simulated):
     torch.set_num_threads(2)
     image, label = simulated
@@ -192,6 +193,7 @@ def test_cli_predicts_with_the_published_file_unchanged(resseg_weights, simulate
     assert dice(_in_world(mask, image), sitk.GetArrayFromImage(label) > 0) > 0.6
 
 
+@pytest.mark.slow  # an affine registration at 1 mm: `bootstrap.py test -m slow`
 def test_registration_to_mni_maps_the_result_back(template_pair):
     """`--register`: the image is affinely registered to the template, predicted there, mapped back."""
     from epilepsy_suite.cavity.inference import template_grid

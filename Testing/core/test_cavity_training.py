@@ -37,8 +37,8 @@ def trained(tmp_path_factory, template_3mm):
     template, parcellation = template_3mm
     subjects = [make_subject(f"s{index}", template, parcellation) for index in range(2)]
     config = CavityTrainingConfig(
-        max_epochs=3, batch_size=2, iterations_per_epoch=4, crop_shape=(48, 56, 48), volumes=(8000, 30000),
-        learning_rate=1e-2,
+        max_epochs=3, batch_size=2, iterations_per_epoch=2, crop_shape=(48, 56, 48), volumes=(8000, 30000),
+        learning_rate=1e-2, first_channels=4,
     )  # fmt: skip
     out = tmp_path_factory.mktemp("cavity-training")
     return train_cavity(subjects, subjects[:1], out, config, show_bar=False), subjects, config, out
@@ -54,7 +54,7 @@ def test_smoke_training_lowers_the_loss_and_resumes(trained):
     assert [record["epoch"] for record in resumed.history] == [0, 1, 2, 3]
 
 
-def test_learning_rate_steps_by_ten_every_step_epochs(trained):
+def test_learning_rate_steps_by_ten_every_step_epochs():
     from epilepsy_suite.cavity.training import learning_rate_factor
 
     config = CavityTrainingConfig(step_epochs=20)
@@ -80,6 +80,7 @@ def test_cli_predict_loads_the_checkpoint_with_tta(trained, template_3mm, tmp_pa
         np.testing.assert_allclose(written.GetSpacing(), template.GetSpacing(), atol=1e-6)
 
 
+@pytest.mark.slow  # nine TTA predictions: `bootstrap.py test -m slow`
 def test_tta_outputs(trained, template_3mm):
     model, payload = load_cavity_model(trained[0].best_checkpoint)
     landmarks = payload["landmarks"]
@@ -155,6 +156,7 @@ def test_cli_simulate_writes_image_and_label(template_3mm, tmp_path, capsys):
     assert not np.allclose(simulated[label > 0], original[label > 0])
 
 
+@pytest.mark.slow  # two fine-tuning folds: `bootstrap.py test -m slow`
 def test_pseudo_labels_and_k_fold_finetuning(trained, template_3mm, tmp_path):
     from epilepsy_suite.cavity.inference import pseudo_label
     from epilepsy_suite.cavity.training import k_fold_finetune

@@ -36,6 +36,7 @@ def _log(folder) -> list[dict[str, str]]:
         return [{key: value for key, value in row.items() if key != "seconds"} for row in csv.DictReader(handle)]
 
 
+@pytest.mark.slow  # bit-exact / multi-process run: `bootstrap.py test -m slow`
 def test_workers_and_resumption_do_not_change_the_result(subjects, tmp_path):
     torch.set_num_threads(2)  # the workers compute with one thread: the samples must not depend on it
     straight, workers, resumed = tmp_path / "straight", tmp_path / "workers", tmp_path / "resumed"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import SimpleITK as sitk
 import torch
 from epilepsy_suite.data import mni_template, neuromorphometrics_parcellation
@@ -23,6 +24,7 @@ def _torchrun(arguments: list[str], tmp_path: Path) -> subprocess.CompletedProce
     return subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # bit-exact / multi-process run: `bootstrap.py test -m slow`
 def test_torchrun_trains_the_cavity_network_on_two_processes_and_resumes(tmp_path):
     template = coarsened(mni_template(), 4, sitk.sitkLinear)
     parcellation = coarsened(neuromorphometrics_parcellation(on_template_grid=True), 4, sitk.sitkNearestNeighbor)
@@ -46,6 +48,7 @@ def test_torchrun_trains_the_cavity_network_on_two_processes_and_resumes(tmp_pat
     assert last["epoch"] == 1 and last["written_by_rank"] == 0
 
 
+@pytest.mark.slow  # bit-exact / multi-process run: `bootstrap.py test -m slow`
 def test_torchrun_trains_the_fcd_network_on_two_processes_and_resumes(tmp_path):
     out = tmp_path / "fcd"
     common = ["fcd", "train", "--synthetic", "2", "--out", str(out), "--patch-size", "64", "--feature-size", "8",
@@ -65,6 +68,7 @@ def test_torchrun_trains_the_fcd_network_on_two_processes_and_resumes(tmp_path):
     assert last["epoch"] == 1 and last["written_by_rank"] == 0
 
 
+@pytest.mark.slow  # bit-exact / multi-process run: `bootstrap.py test -m slow`
 def test_torchrun_trains_gestures_on_two_processes_and_resumes(tmp_path):
     from test_video_published import _write_dataset  # the public features data set's layout, tiny
 

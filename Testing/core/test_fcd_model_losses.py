@@ -16,6 +16,7 @@ from epilepsy_suite.fcd.model import MSDSANet, count_parameters
 from monai.losses import DiceLoss
 
 
+@pytest.mark.slow  # the full-size network: `bootstrap.py test -m slow`
 def test_paper_configuration_has_43524802_parameters_and_keeps_the_shape() -> None:
     torch.manual_seed(0)
     model = MSDSANet()

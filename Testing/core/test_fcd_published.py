@@ -161,6 +161,7 @@ def small_case():
     return t1, flair
 
 
+@pytest.mark.slow  # several whole-volume predictions: `bootstrap.py test -m slow`
 def test_probability_does_not_depend_on_the_storage_order(small_case) -> None:
     t1, flair = small_case
     model = _seeded_model(3, patch_size=64, feature_size=8)
@@ -249,6 +250,7 @@ def _error_mm(found: sitk.Transform, truth: sitk.Transform, image: sitk.Image) -
     return max(float(np.linalg.norm(np.subtract(found.TransformPoint(p), truth.TransformPoint(p)))) for p in points)
 
 
+@pytest.mark.slow  # a registration: `bootstrap.py test -m slow`
 def test_registration_recovers_a_known_affine_on_the_template() -> None:
     template = coarsened(mni_template(), 2)  # 96x114x96 at 2 mm
     truth = _known_affine(template)
@@ -287,6 +289,7 @@ class _IntensityModel(torch.nn.Module):
         return torch.cat([torch.zeros_like(x[:, :1]), 8 * (x[:, :1] - 0.5)], dim=1)
 
 
+@pytest.mark.slow  # two registrations: `bootstrap.py test -m slow`
 def test_published_preparation_registers_with_skull_and_maps_results_back() -> None:
     subject = make_synthetic_subject(2, spacing=2.0)
     truth = _known_affine(subject.t1)

@@ -108,6 +108,7 @@ def test_learning_rate_schedule() -> None:
     assert learning_rate_factor(300, config) * config.learning_rate == pytest.approx(1e-6)
 
 
+@pytest.mark.slow  # bit-exact / multi-process run: `bootstrap.py test -m slow`
 def test_smoke_training_lowers_loss_resumes_and_predicts(tmp_path, synthetic_subjects) -> None:
     from epilepsy_suite.errors import CancelledError
     from epilepsy_suite.progress import CancelToken

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 from epilepsy_suite.data import mni_template
 from epilepsy_suite.geometry import coarsened
 from epilepsy_suite.registration import register_affine, register_rigid
 
 
+@pytest.mark.slow  # four registrations: `bootstrap.py test -m slow`
 def test_same_seed_same_transform_including_seed_zero():
     template = coarsened(mni_template(), 3)
     motion = sitk.Euler3DTransform((0, 0, 0), 0.1, 0.0, 0.05, (3.0, 2.0, 1.0))

@@ -106,6 +106,7 @@ def test_features_are_cached_and_an_interrupted_extraction_resumes(tmp_path: Pat
     )
 
 
+@pytest.mark.slow  # R(2+1)D-34 weights written and read: `bootstrap.py test -m slow`
 def test_extractor_weights_round_trip_and_bad_files(tmp_path: Path) -> None:
     network = load_extractor("r2plus1d_18", None, seed=4).network
     weights = tmp_path / "r2plus1d_18.pth"

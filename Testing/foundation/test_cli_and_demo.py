@@ -36,6 +36,7 @@ def test_device_option() -> None:
         resolve_device("tpu")
 
 
+@pytest.mark.slow  # a fresh interpreter: `bootstrap.py test -m slow`
 def test_entry_file_runs_as_a_script() -> None:
     # The way `Slicer --python-script Core/epilepsy_suite/__main__.py ...` runs it.
     result = subprocess.run(

@@ -87,6 +87,7 @@ def test_missing_flair_and_wrong_model(mrml_scene, subject, tmp_path) -> None:
         logic.predict(t1, flair, str(tmp_path / "missing.pt"), device="cpu")
 
 
+@pytest.mark.slow  # several whole-volume predictions: `bootstrap.py test -m slow`
 def test_published_preset_file_and_storage_order(mrml_scene, subject, tmp_path) -> None:
     """The authors' file layout through the Logic with the published preset: the map does not
     depend on the storage order of the volumes and lies on the T1 node's grid."""

@@ -20,9 +20,15 @@ from EpilepsySuiteMRML.tables import records_from_table_node  # noqa: E402
 from EpilepsySuiteMRML.volumes import volume_node_from_sitk  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def database_cache(tmp_path_factory):
+    """One database cache for the module: the workbook is parsed once, as in a Slicer session."""
+    return tmp_path_factory.mktemp("semiology-cache")
+
+
 @pytest.fixture
-def logic(mrml_scene, semio2brain_folder, tmp_path):
-    return SemiologyVizLogic(mrml_scene, semio2brain_folder, cache_dir=tmp_path)
+def logic(mrml_scene, semio2brain_folder, database_cache):
+    return SemiologyVizLogic(mrml_scene, semio2brain_folder, cache_dir=database_cache)
 
 
 def slice_centre(scene) -> np.ndarray:
@@ -32,7 +38,8 @@ def slice_centre(scene) -> np.ndarray:
 
 
 def test_query_colours_segments_as_the_score_dictates(logic, mrml_scene):
-    parcellation = logic.set_parcellation()
+    parcellation = logic.set_parcellation(surfaces=False)  # display settings need no meshes
+    assert not parcellation.segmentation_node.GetSegmentation().ContainsRepresentation("Closed surface")
     assert parcellation.atlas == "nmm"
     segments = parcellation.segment_ids
     # White matter (NMM 44/45) and ventricles (NMM 4/51/52) are stripped, cortex stays.
@@ -76,7 +83,7 @@ def test_query_colours_segments_as_the_score_dictates(logic, mrml_scene):
 
 
 def test_display_settings_hemispheres_colour_blind_and_centering(logic, mrml_scene):
-    logic.set_parcellation()
+    logic.set_parcellation(surfaces=False)
     result = logic.update(
         [SemiologyQuery("Tonic", Side.RIGHT)],
         display=DisplaySettings(colour_blind=True, show_left=False),
@@ -103,6 +110,7 @@ def test_patient_gif_parcellation(logic, mrml_scene, semio2brain_folder):
     node = volume_node_from_sitk(mrml_scene, gif, "patient GIF", labelmap=True)
     parcellation = logic.set_parcellation(node)
     assert parcellation.atlas == "gif"
+    assert parcellation.segmentation_node.GetSegmentation().ContainsRepresentation("Closed surface")  # 3D meshes
     result = logic.update(["Head Version:right"], dominant="left")
     assert result.records[0]["label"] in parcellation.segment_ids
     assert result.records[0]["label"] == max((row for row in result.records), key=lambda row: row["score"])["label"]
@@ -111,7 +119,7 @@ def test_patient_gif_parcellation(logic, mrml_scene, semio2brain_folder):
 
 
 def test_errors_are_clear(logic):
-    logic.set_parcellation()
+    logic.set_parcellation(surfaces=False)
     with pytest.raises(InputError, match="not allowed"):
         logic.update(["Epigastric:left"])
     with pytest.raises(InputError, match="no data"):
@@ -123,4 +131,4 @@ def test_errors_are_clear(logic):
 def test_missing_database_says_where_to_get_it(mrml_scene, tmp_path):
     logic = SemiologyVizLogic(mrml_scene, tmp_path / "nowhere", cache_dir=tmp_path)
     with pytest.raises(InputError, match="Semiology-Visualisation-Tool"):
-        logic.set_parcellation()
+        logic.set_parcellation(surfaces=False)

@@ -86,7 +86,13 @@ class EpochSamples(torch.utils.data.Dataset):
         return _image_and_label(sample)
 
 
-def _collate(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_worker_setup(_: int) -> None:
+    """Start of a data-loader worker: ITK filters (TorchIO's resampling) on one thread, as torch
+    already is, so that N workers use N cores instead of each trying to use them all."""
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+
+
+def collate_samples(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
     shapes = {tuple(image.shape[1:]) for image, _ in items}
     if len(shapes) > 1:
         raise InputError(
@@ -158,8 +164,9 @@ class CavityTask(TrainingTask):
         )
         share = torch.utils.data.Subset(samples, range(group.rank, len(samples), group.world_size))
         return torch.utils.data.DataLoader(
-            share, config.batch_size // group.world_size, num_workers=self.workers, collate_fn=_collate
-        )
+            share, config.batch_size // group.world_size, num_workers=self.workers, collate_fn=collate_samples,
+            worker_init_fn=sample_worker_setup,
+        )  # fmt: skip
 
     def training_loss(self, network: torch.nn.Module, batch: object) -> tuple[torch.Tensor, dict[str, float]]:
         images, labels = (tensor.to(self.device) for tensor in batch)  # type: ignore[union-attr]
@@ -175,7 +182,9 @@ class CavityTask(TrainingTask):
         self.model.eval()
         losses = []
         for subject in self.validation:
-            images, labels = (tensor.to(self.device) for tensor in _collate([_image_and_label(transform(subject))]))
+            images, labels = (
+                tensor.to(self.device) for tensor in collate_samples([_image_and_label(transform(subject))])
+            )
             losses.append(self.loss_function(self.model(images).float(), labels).item())
         return {"validation_loss": float(np.mean(losses))}
 
