@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -44,6 +46,20 @@ def trained(tmp_path_factory, template_3mm):
     return train_cavity(subjects, subjects[:1], out, config, show_bar=False), subjects, config, out
 
 
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, template_3mm) -> Path:
+    """An untrained network saved as `cavity train` saves it, with landmarks of the template: what
+    the command line needs to predict (the trained fixture is for the slow training tests)."""
+    from epilepsy_suite.cavity.augmentation import train_landmarks
+    from epilepsy_suite.cavity.checkpoint import save_checkpoint
+    from epilepsy_suite.cavity.model import CavityUNet
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("cavity-model") / "model.pt"
+    return save_checkpoint(path, CavityUNet(first_channels=4, spacing_mm=3.0), train_landmarks([template_3mm[0]]))
+
+
+@pytest.mark.slow  # three epochs of training and a resumed one: `bootstrap.py test -m slow`
 def test_smoke_training_lowers_the_loss_and_resumes(trained):
     result, subjects, config, out = trained
     losses = [record["train_loss"] for record in result.history]
@@ -61,13 +77,12 @@ def test_learning_rate_steps_by_ten_every_step_epochs():
     assert [learning_rate_factor(epoch, config) for epoch in (0, 19, 20, 40)] == pytest.approx([1, 1, 0.1, 0.01])
 
 
-def test_cli_predict_loads_the_checkpoint_with_tta(trained, template_3mm, tmp_path, capsys):
-    result = trained[0]
+def test_cli_predict_loads_the_checkpoint_with_tta(checkpoint, template_3mm, tmp_path, capsys):
     template, parcellation = template_3mm
     image_path, parcellation_path = write_pair(tmp_path, template, parcellation)
     out, std = tmp_path / "mask.nii.gz", tmp_path / "std.nii.gz"
     code = cli_main(
-        ["cavity", "predict", str(image_path), "--model", str(result.best_checkpoint), "--out", str(out),
+        ["cavity", "predict", str(image_path), "--model", str(checkpoint), "--out", str(out),
          "--tta", "3", "--uncertainty", str(std), "--parcellation", str(parcellation_path), "--device", "cpu"]
     )  # fmt: skip
     assert code == 0

@@ -147,6 +147,7 @@ def test_aggregators_take_sequences_of_any_length() -> None:
         SeizureClassifier(512, "max")
 
 
+@pytest.mark.slow  # GESTURES trained three times, bit for bit: `bootstrap.py test -m slow`
 def test_training_resumes_and_the_model_predicts(tmp_path: Path, dataset, extractor, feature_cache) -> None:
     items = dataset_features(dataset, extractor, feature_cache, stride=4, show_bar=False)
     assert all(item.labels.sum() == 0 for item in items if item.label == 0)
