@@ -11,7 +11,7 @@ Two figures, each with 0 and with N data-loader workers in the same run:
 
 The two training runs give identical weights (the samples are seeded per index, not per process).
 
-    python benchmarks/cavity_training_speed.py [--workers 2] [--batches 12] [--spacing 2]
+    python benchmarks/cavity_training_speed.py [--workers 2] [--batches 12] [--spacing 2] [--pipeline-only]
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def main(argv: list[str]) -> int:
         metavar=("X", "Y", "Z"),
         help="training crop in voxels (the network's cost; the augmentation acts on whole images)",
     )
+    parser.add_argument("--pipeline-only", action="store_true", help="measure the sample pipeline only")
     arguments = parser.parse_args(argv)
     template = coarsened(mni_template(), arguments.spacing, sitk.sitkLinear)
     parcellation = coarsened(
@@ -82,6 +83,8 @@ def main(argv: list[str]) -> int:
         print(f"sample pipeline, workers {workers}: {pipeline[workers]:.2f} samples/s", flush=True)
     print(f"sample pipeline speed-up with {arguments.workers} workers: "
           f"{pipeline[arguments.workers] / pipeline[0]:.2f}x")  # fmt: skip
+    if arguments.pipeline_only:
+        return 0
     rates, weights = {}, {}
     for workers in (0, arguments.workers):
         with tempfile.TemporaryDirectory() as folder:
