@@ -140,3 +140,21 @@ def test_last_checkpoint_of_another_architecture_is_named(tmp_path: Path) -> Non
     torch.save(payload, tmp_path / "last.pt")
     with pytest.raises(InputError, match=r"last.pt: weights do not fit the linear model"):
         _fit(LineTask(), tmp_path, epochs=2)
+
+
+def test_foreground_prior_starts_both_segmentation_networks_near_the_prior() -> None:
+    from epilepsy_suite.cavity.model import CavityUNet
+    from epilepsy_suite.fcd.model import MSDSANet
+    from epilepsy_suite.initialisation import set_foreground_prior
+
+    torch.manual_seed(0)
+    for network, side in ((CavityUNet(first_channels=4), 32), (MSDSANet(patch_size=64, feature_size=8), 64)):
+        network.eval()
+        inputs = torch.randn(1, network.config["in_channels"], side, side, side)
+        set_foreground_prior(network.head, 0.01)
+        with torch.no_grad():
+            last = [module for module in network.head.modules() if isinstance(module, torch.nn.Conv3d)][-1]
+            last.weight.zero_()  # where the features say nothing, the network says the prior exactly
+            np.testing.assert_allclose(torch.softmax(network(inputs), 1)[:, 1].numpy(), 0.01, rtol=1e-5)
+    with pytest.raises(InputError, match="must be in"):
+        set_foreground_prior(CavityUNet(first_channels=2).head, 1.0)

@@ -26,6 +26,8 @@ class CavityTrainingConfig:
     patience: int | None = None  # epochs without a lower validation loss before stopping (None: never)
     amp: bool = True
     seed: int = 0
+    # Training from scratch starts the cavity probability here (epilepsy_suite.initialisation).
+    foreground_prior: float | None = 0.01
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_epochs < 1:

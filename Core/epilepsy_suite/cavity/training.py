@@ -23,6 +23,7 @@ from ..device import one_thread
 from ..distributed import ProcessGroup, join_process_group
 from ..errors import InputError
 from ..fitting import TrainingResult, TrainingTask, fit
+from ..initialisation import set_foreground_prior
 from ..progress import CancelToken, ProgressCallback
 from .augmentation import preprocessing, train_landmarks, training_transform
 from .checkpoint import CHECKPOINT_FORMAT, load_cavity_model, save_checkpoint
@@ -130,6 +131,8 @@ class CavityTask(TrainingTask):
         if initial_checkpoint is not None:
             model, payload = load_cavity_model(initial_checkpoint, "cpu")
             landmarks = payload["landmarks"]
+        elif config.foreground_prior is not None:
+            set_foreground_prior(model.head, config.foreground_prior)
         self.landmarks = landmarks
         self.model = model.to(group.device)
         self.device = group.device

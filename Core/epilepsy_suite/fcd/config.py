@@ -28,6 +28,8 @@ class FCDTrainingConfig:
     amp: bool = True  # used on CUDA only
     channels_last: bool = True  # used on CUDA only
     dropout: float = 0.1
+    # Training starts p(FCD) here rather than at 0.5 (epilepsy_suite.initialisation).
+    foreground_prior: float | None = 0.01
 
     def __post_init__(self) -> None:
         if self.max_epochs < 1 or self.patch_size < 1 or self.patches_per_subject < 1:

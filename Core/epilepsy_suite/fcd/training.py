@@ -23,6 +23,7 @@ from ..device import one_thread
 from ..distributed import ProcessGroup, join_process_group
 from ..errors import InputError
 from ..fitting import TrainingResult, TrainingTask, fit
+from ..initialisation import set_foreground_prior
 from ..progress import CancelToken, ProgressCallback
 from .checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 from .config import FCDTrainingConfig
@@ -119,6 +120,8 @@ class FCDTask(TrainingTask):
         use_cuda = self.device.type == "cuda"
         torch.manual_seed(config.seed)
         model = MSDSANet(patch_size=config.patch_size, feature_size=config.feature_size, dropout=config.dropout)
+        if config.foreground_prior is not None:
+            set_foreground_prior(model.head, config.foreground_prior)
         self.channels_last = config.channels_last and use_cuda
         model = model.to(self.device)
         self.model = model.to(memory_format=torch.channels_last_3d) if self.channels_last else model
