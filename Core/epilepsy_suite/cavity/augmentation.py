@@ -15,12 +15,38 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 import torchio as tio
+from torchio.transforms.augmentation.random_transform import RandomTransform
+from torchio.transforms.spatial_transform import SpatialTransform
 
 from ..errors import InputError
+from .config import AUGMENTATION_FAMILIES
 from .simulation import RandomResection
 
 SHAPE_MULTIPLE = 4  # two max-poolings
 THESIS_CROP = (176, 216, 160)
+
+
+class RandomPlacedCrop(RandomTransform, SpatialTransform):
+    """Crop ``shape`` voxels at a uniformly random position (padding first where the image is smaller).
+
+    A crop centred on the cavity would teach the network that cavities sit in the middle of its
+    input; a random position keeps the cavity's place in the crop uninformative. The position is
+    drawn from torch's generator, like TorchIO's own random transforms.
+    """
+
+    def __init__(self, shape: Sequence[int], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.shape = tuple(int(size) for size in shape)
+
+    def apply_transform(self, subject: tio.Subject) -> tio.Subject:
+        padded = tuple(max(size, crop) for size, crop in zip(subject.spatial_shape, self.shape, strict=True))
+        if padded != tuple(subject.spatial_shape):
+            subject = tio.CropOrPad(padded)(subject)
+        bounds: list[int] = []
+        for size, crop in zip(subject.spatial_shape, self.shape, strict=True):
+            start = int(torch.randint(0, size - crop + 1, (1,)))
+            bounds += [start, size - crop - start]
+        return tio.Crop(tuple(bounds))(subject)
 
 
 def above_mean(tensor: torch.Tensor) -> torch.Tensor:
@@ -58,38 +84,53 @@ def training_transform(
     crop_shape: tuple[int, int, int] | None = None,
     volumes: Sequence[float] = (500, 50000),
     seed: int | None = None,
+    augmentations: Sequence[str] = AUGMENTATION_FAMILIES,
 ) -> tio.Compose:
-    """The thesis' training pipeline, in its order.
+    """The thesis' training pipeline, in its order, with the augmentation families in ``augmentations``.
 
-    1 resection simulation (``simulate``), 2 histogram standardisation, 3 low resolution (p 0.75:
-    anisotropy or blur), 4-6 ghosting, spike, motion (p 0.2 each), 7 bias field (p 0.5), 8 foreground
-    z-normalisation, 9 noise (p 0.75), 10 rotation + anisotropic scaling (p 0.9) or elastic
-    deformation (p 0.1), 11 left-right flip (p 0.5), 12 crop (``crop_shape``, the thesis uses
-    176 x 216 x 160 on 1 mm MNI-aligned images) and padding to a multiple of 4.
+    1 resection simulation (``simulate``), 2 histogram standardisation, 3 low resolution
+    (``resolution``, p 0.75: anisotropy or blur), 4-6 ghosting, spike, motion (``artefacts``, p 0.2
+    each), 7 bias field (``bias``, p 0.5), 8 foreground z-normalisation, 9 noise (``noise``, p 0.75),
+    10 rotation + anisotropic scaling (p 0.9) or elastic deformation (p 0.1) (``spatial``),
+    11 left-right flip (``flip``, p 0.5), 12 a crop of ``crop_shape`` at a random position (the thesis
+    uses 176 x 216 x 160 on 1 mm MNI-aligned images; ``None``: the whole image) and padding to a
+    multiple of 4.
     """
+    unknown = sorted(set(augmentations) - set(AUGMENTATION_FAMILIES))
+    if unknown:
+        raise InputError("augmentations", f"unknown {unknown}; choose from {', '.join(AUGMENTATION_FAMILIES)}")
+    chosen = set(augmentations)
     steps: list[tio.Transform] = []
     if simulate:
         steps.append(RandomResection(volumes=volumes, seed=seed))
     if landmarks is not None:
         steps.append(tio.HistogramStandardization({"image": np.asarray(landmarks)}))
-    steps += [
-        tio.OneOf({tio.RandomAnisotropy(): 0.5, tio.RandomBlur(std=(0, 1.5)): 0.5}, p=0.75),
-        tio.RandomGhosting(p=0.2),
-        tio.RandomSpike(p=0.2, intensity=(0.5, 1)),
-        tio.RandomMotion(p=0.2, num_transforms=2),
-        tio.RandomBiasField(p=0.5),
-        tio.ZNormalization(masking_method=above_mean),
-        tio.RandomNoise(p=0.75, std=(0, 0.1)),
-        tio.OneOf(
-            {
-                tio.RandomAffine(scales=(0.9, 1.2), degrees=15, isotropic=False): 0.9,
-                tio.RandomElasticDeformation(): 0.1,
-            }
-        ),
-        tio.RandomFlip(axes=("LR",), p=0.5),
-    ]
+    if "resolution" in chosen:
+        steps.append(tio.OneOf({tio.RandomAnisotropy(): 0.5, tio.RandomBlur(std=(0, 1.5)): 0.5}, p=0.75))
+    if "artefacts" in chosen:
+        steps += [
+            tio.RandomGhosting(p=0.2),
+            tio.RandomSpike(p=0.2, intensity=(0.5, 1)),
+            tio.RandomMotion(p=0.2, num_transforms=2),
+        ]
+    if "bias" in chosen:
+        steps.append(tio.RandomBiasField(p=0.5))
+    steps.append(tio.ZNormalization(masking_method=above_mean))
+    if "noise" in chosen:
+        steps.append(tio.RandomNoise(p=0.75, std=(0, 0.1)))
+    if "spatial" in chosen:
+        steps.append(
+            tio.OneOf(
+                {
+                    tio.RandomAffine(scales=(0.9, 1.2), degrees=15, isotropic=False): 0.9,
+                    tio.RandomElasticDeformation(): 0.1,
+                }
+            )
+        )
+    if "flip" in chosen:
+        steps.append(tio.RandomFlip(axes=("LR",), p=0.5))
     if crop_shape is not None:
-        steps.append(tio.CropOrPad(crop_shape, mask_name="label" if simulate else None))
+        steps.append(RandomPlacedCrop(crop_shape))
     steps.append(tio.EnsureShapeMultiple(SHAPE_MULTIPLE))
     return tio.Compose([step for step in steps if step is not None])
 

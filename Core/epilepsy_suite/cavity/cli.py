@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import logging
 from pathlib import Path
 
 from ..errors import InputError
 from ..options import add_config_options, config_from_arguments
-from .config import CavityTrainingConfig
+from .config import AUGMENTATION_FAMILIES, CavityTrainingConfig
 from .inference import TTA_MODES
 
 LOG = logging.getLogger("epilepsy_suite.cavity")
@@ -39,14 +40,20 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
         "train", parents=[common_parser()],
         help="self-supervised training on resections simulated on preoperative T1 + parcellation pairs",
     )  # fmt: skip
-    train.add_argument("--training", type=Path, required=True, help="CSV: image,parcellation[,name]")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--training", type=Path, help="CSV: image,parcellation[,name]")
+    source.add_argument("--template-mm", type=int, metavar="MM",
+                        help="train on resections simulated on the embedded MNI template at MM mm (e.g. 3)")  # fmt: skip
     train.add_argument("--validation", type=Path, help="CSV like --training (default: the training subjects)")
     train.add_argument("--pseudo-labels", type=Path, help="CSV: image,label of pseudo-labelled postoperative images")
     _add_training_options(train, CavityTrainingConfig())
     add_config_options(train, CavityTrainingConfig(), {
         "pseudo_fraction": ("--pseudo-fraction", "share of each batch drawn from --pseudo-labels"),
         "volumes": ("--volume", "range of the simulated resections' volume in mm^3", {"metavar": ("MIN", "MAX")}),
+        "augmentations": ("--augment", "augmentation families of the thesis to apply",
+                          {"nargs": "*", "choices": AUGMENTATION_FAMILIES}),
     })  # fmt: skip
+    train.add_argument("--whole-images", action="store_true", help="train on whole images instead of --crop")
     train.set_defaults(handler=_train)
 
     finetune = commands.add_parser(
@@ -78,7 +85,14 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
 
     evaluate = commands.add_parser("evaluate", parents=[common_parser()], help="Dice, volume difference and HD95")
     evaluate.add_argument("--model", type=Path, required=True)
-    evaluate.add_argument("--labelled", type=Path, required=True, help="CSV: image,label[,name]")
+    cases = evaluate.add_mutually_exclusive_group(required=True)
+    cases.add_argument("--labelled", type=Path, help="CSV: image,label[,name]")
+    cases.add_argument("--simulated", type=int, metavar="N",
+                       help="N held-out resections simulated on the embedded template (with --template-mm)")  # fmt: skip
+    evaluate.add_argument("--template-mm", type=int, default=3, metavar="MM",
+                          help="template spacing of --simulated cases (default 3)")  # fmt: skip
+    evaluate.add_argument("--case-seed", type=int, default=1000,
+                          help="seed of the first --simulated case (training draws other seeds; default 1000)")  # fmt: skip
     evaluate.add_argument("--out", type=Path, required=True, help="per-image CSV; the median (IQR) is printed")
     _add_prediction_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
@@ -149,13 +163,17 @@ def _simulate(arguments: argparse.Namespace) -> int:
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    from .dataset import read_subject_table
+    from .dataset import read_subject_table, template_subject
     from .training import train_cavity
 
-    training = read_subject_table(arguments.training)
+    training = (
+        read_subject_table(arguments.training) if arguments.training else [template_subject(arguments.template_mm)]
+    )
     validation = read_subject_table(arguments.validation) if arguments.validation else []
     pseudo = read_subject_table(arguments.pseudo_labels) if arguments.pseudo_labels else []
     config = config_from_arguments(arguments, CavityTrainingConfig())
+    if arguments.whole_images:
+        config = dataclasses.replace(config, crop_shape=None)
     result = train_cavity(
         training, validation, arguments.out, config, arguments.device, pseudo_labelled=pseudo,
         resume=not arguments.no_resume, show_bar=not arguments.quiet, workers=arguments.workers,
@@ -223,7 +241,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
     from ..geometry import torchio_to_sitk
     from .checkpoint import load_cavity_model
-    from .dataset import read_subject_table
+    from .dataset import read_subject_table, simulated_cases
     from .evaluation import cavity_metrics, summarise
     from .inference import NetworkGrid, predict_cavity, template_grid
 
@@ -231,7 +249,11 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     model, payload = load_cavity_model(arguments.model, device)
     landmarks = payload["landmarks"]
     records = []
-    for subject in read_subject_table(arguments.labelled):
+    if arguments.labelled:
+        cases = read_subject_table(arguments.labelled)
+    else:
+        cases = simulated_cases(arguments.simulated, arguments.template_mm, arguments.case_seed)
+    for subject in cases:
         if "label" not in subject:
             raise InputError(arguments.labelled, f"subject {subject['name']} has no label")
         image, truth = torchio_to_sitk(subject["image"]), torchio_to_sitk(subject["label"])

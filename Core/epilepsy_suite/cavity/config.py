@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 
+#: Augmentation families of the thesis (``augmentation.training_transform``).
+AUGMENTATION_FAMILIES = ("resolution", "artefacts", "bias", "noise", "spatial", "flip")
+
 
 @dataclass
 class CavityTrainingConfig:
@@ -19,7 +22,8 @@ class CavityTrainingConfig:
     weight_decay: float = 1e-2
     step_epochs: int = 20  # learning rate divided by 10 every step_epochs
     first_channels: int = 8
-    crop_shape: tuple[int, int, int] | None = (176, 216, 160)
+    crop_shape: tuple[int, int, int] | None = (176, 216, 160)  # at a random position; None: whole images
+    augmentations: tuple[str, ...] = AUGMENTATION_FAMILIES
     volumes: tuple[float, ...] = (500, 50000)
     simulate: bool = True  # False: the subjects carry real (or pseudo) labels, as in fine-tuning
     pseudo_fraction: float = 0.2  # share of a batch drawn from pseudo-labelled images (2 of 10)
@@ -35,6 +39,10 @@ class CavityTrainingConfig:
         if not 0 <= self.pseudo_fraction < 1:
             raise InputError("training configuration", f"pseudo_fraction {self.pseudo_fraction} is not in [0, 1)")
         self.volumes = tuple(float(value) for value in self.volumes)
+        self.augmentations = tuple(self.augmentations)
+        unknown = sorted(set(self.augmentations) - set(AUGMENTATION_FAMILIES))
+        if unknown:
+            raise InputError("training configuration", f"unknown augmentations {unknown}")
         if self.crop_shape is not None:
             self.crop_shape = tuple(int(size) for size in self.crop_shape)  # type: ignore[assignment]
 

@@ -12,10 +12,11 @@ import SimpleITK as sitk
 import torch
 import torchio as tio
 
-from ..data import as_neuromorphometrics
+from ..data import as_neuromorphometrics, mni_template, neuromorphometrics_parcellation
 from ..errors import InputError
-from ..geometry import sitk_to_torchio, torchio_to_sitk
+from ..geometry import coarsened, sitk_to_torchio, torchio_to_sitk
 from ..io import read_image, read_label_map
+from .simulation import RandomResection
 
 
 def make_subject(
@@ -89,3 +90,28 @@ def check_subjects(subjects, simulate: bool, what: str) -> None:
                 f"has no {needed}: "
                 + ("resection simulation needs a parcellation" if simulate else "fine-tuning needs a cavity label"),
             )
+
+
+def template_subject(spacing_mm: int) -> tio.Subject:
+    """The embedded MNI template and its Neuromorphometrics parcellation at ``spacing_mm``: a
+    preoperative subject to simulate resections on (the default data of ``cavity train``)."""
+    if int(spacing_mm) != spacing_mm or not 1 <= spacing_mm <= 8:
+        raise InputError("--template-mm", f"spacing {spacing_mm} mm is not a whole number of mm in 1-8")
+    template, parcellation = mni_template(), neuromorphometrics_parcellation(on_template_grid=True)
+    if spacing_mm != 1:
+        template = coarsened(template, int(spacing_mm), sitk.sitkLinear)
+        parcellation = coarsened(parcellation, int(spacing_mm), sitk.sitkNearestNeighbor)
+    return make_subject(f"MNI template {spacing_mm:g} mm", template, parcellation)
+
+
+def simulated_cases(
+    count: int, spacing_mm: int, seed: int = 1000, volumes: tuple[float, float] = (500, 50000)
+) -> list[tio.Subject]:
+    """``count`` postoperative cases made by resections simulated on the template, seeded by
+    ``seed + k``: labelled images for evaluation (``image`` and cavity ``label``)."""
+    preoperative = template_subject(spacing_mm)
+    cases = []
+    for index in range(count):
+        resected = RandomResection(volumes=volumes, seed=seed + index)(preoperative)
+        cases.append(tio.Subject(name=f"simulated-{seed + index}", image=resected["image"], label=resected["label"]))
+    return cases

@@ -65,8 +65,10 @@ class EpochSamples(torch.utils.data.Dataset):
     ):
         self.training, self.pseudo_labelled = list(training), list(pseudo_labelled)
         self.config, self.epoch, self.length = config, epoch, length
-        self.simulated = training_transform(landmarks, config.simulate, config.crop_shape, config.volumes)
-        self.real = training_transform(landmarks, False, config.crop_shape)
+        self.simulated = training_transform(
+            landmarks, config.simulate, config.crop_shape, config.volumes, augmentations=config.augmentations
+        )
+        self.real = training_transform(landmarks, False, config.crop_shape, augmentations=config.augmentations)
 
     def __len__(self) -> int:
         return self.length
@@ -180,7 +182,8 @@ class CavityTask(TrainingTask):
         config = self.config
         # The same seeded resections every epoch, so validation losses are comparable.
         simulation = [RandomResection(volumes=config.volumes, seed=config.seed)] if config.simulate else []
-        crop = [tio.CropOrPad(config.crop_shape)] if config.crop_shape else []
+        # Centred on the cavity, so that validation always scores one.
+        crop = [tio.CropOrPad(config.crop_shape, mask_name="label")] if config.crop_shape else []
         transform = tio.Compose(simulation + preprocessing(self.landmarks) + crop + [tio.EnsureShapeMultiple(4)])
         self.model.eval()
         losses = []
