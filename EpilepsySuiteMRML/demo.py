@@ -46,6 +46,7 @@ class DemoContext:
     page: SummaryPage
     semiology_database: Path | None = None
     quick: bool = False
+    models_dir: Path | None = None  # `demo --models DIR`: published weights to use instead of training
     timings: dict[str, float] = field(default_factory=dict)
 
     def add_section(self, title: str, text: str, images=(), records=None) -> None:
@@ -150,6 +151,7 @@ def main(arguments: argparse.Namespace) -> int:
     if database is None and DEFAULT_SEMIOLOGY_DATABASE.is_dir():
         database = DEFAULT_SEMIOLOGY_DATABASE
     context = build_base(out_dir, arguments.device, database)
+    context.models_dir = getattr(arguments, "models", None)
     modules = tuple(arguments.only) if arguments.only else MODULE_STEPS
     unknown = sorted(set(modules) - set(MODULE_STEPS))
     if unknown:

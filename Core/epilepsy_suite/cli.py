@@ -73,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Semio2Brain folder for the SemiologyViz step (default: ../shared/data/semio2brain if present)",
     )
+    demo.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of published weights (resseg's self_semi_*.pth) to use instead of the demo's own trained "
+        "models; trained models are otherwise kept in OUT/model-cache and reused while code and settings match",
+    )
     demo.set_defaults(handler=_run_demo)
     return parser
 
