@@ -15,8 +15,7 @@ import numpy as np
 import SimpleITK as sitk
 from epilepsy_suite.cavity.checkpoint import load_cavity_model
 from epilepsy_suite.cavity.dataset import simulated_cases, template_subject
-from epilepsy_suite.cavity.evaluation import cavity_metrics
-from epilepsy_suite.cavity.inference import predict_cavity
+from epilepsy_suite.cavity.evaluation import cavity_metrics, score_cases
 from epilepsy_suite.cavity.simulation import RandomResection
 from epilepsy_suite.cavity.training import CavityTrainingConfig, train_cavity
 from epilepsy_suite.geometry import torchio_to_sitk
@@ -50,13 +49,8 @@ def train_and_evaluate(folder: Path, settings: dict, device: str = "cpu") -> dic
 def held_out_figures(model_path: Path, settings: dict, device: str = "cpu") -> dict:
     """Median Dice and median relative volume error on the held-out simulated resections."""
     model, payload = load_cavity_model(model_path, device)
-    records = []
-    for case in simulated_cases(settings["held_out"], settings["spacing_mm"], settings["held_out_seed"]):
-        image, truth = torchio_to_sitk(case["image"]), torchio_to_sitk(case["label"])
-        prediction = predict_cavity(model, image, payload["landmarks"], device)
-        records.append(cavity_metrics(
-            sitk.GetArrayFromImage(prediction.mask) > 0, sitk.GetArrayFromImage(truth) > 0, image.GetSpacing()
-        ))  # fmt: skip
+    cases = simulated_cases(settings["held_out"], settings["spacing_mm"], settings["held_out_seed"])
+    records = [metrics for _, _, metrics in score_cases(model, payload["landmarks"], cases, device)]
     errors = [abs(record["volume_difference_ml"]) / record["true_ml"] for record in records]
     return {"held_out_cases": len(records), "dice_median": float(np.median([r["dice"] for r in records])),
             "dice_min": float(min(r["dice"] for r in records)),

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
 
 from .checkpoints import load_weights, read_checkpoint, write_training_log
 from .device import autocast_dtype
@@ -139,8 +140,6 @@ def fit(
         InputError: ``last.pt`` is foreign, damaged, or holds another architecture.
         CancelledError: ``cancel`` was set (``last.pt`` holds the last finished epoch).
     """
-    from tqdm.auto import tqdm
-
     if max_epochs < 1:
         raise InputError("training configuration", f"max_epochs must be at least 1, not {max_epochs}")
     if patience is not None and patience < 1:

@@ -236,34 +236,24 @@ def _predict(arguments: argparse.Namespace) -> int:
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
-    import numpy as np
-    import SimpleITK as sitk
-
-    from ..geometry import torchio_to_sitk
     from .checkpoint import load_cavity_model
     from .dataset import read_subject_table, simulated_cases
-    from .evaluation import cavity_metrics, summarise
-    from .inference import NetworkGrid, predict_cavity, template_grid
+    from .evaluation import score_cases, summarise
 
-    device = arguments.device
-    model, payload = load_cavity_model(arguments.model, device)
-    landmarks = payload["landmarks"]
-    records = []
+    model, payload = load_cavity_model(arguments.model, arguments.device)
     if arguments.labelled:
         cases = read_subject_table(arguments.labelled)
+        unlabelled = [subject["name"] for subject in cases if "label" not in subject]
+        if unlabelled:  # before any prediction is made
+            raise InputError(arguments.labelled, f"subject {unlabelled[0]} has no label")
     else:
         cases = simulated_cases(arguments.simulated, arguments.template_mm, arguments.case_seed)
-    for subject in cases:
-        if "label" not in subject:
-            raise InputError(arguments.labelled, f"subject {subject['name']} has no label")
-        image, truth = torchio_to_sitk(subject["image"]), torchio_to_sitk(subject["label"])
-        grid = template_grid(image) if arguments.register else NetworkGrid()
-        prediction = predict_cavity(model, image, landmarks, device, grid=grid, **_prediction_settings(arguments))
-        metrics = cavity_metrics(
-            sitk.GetArrayFromImage(prediction.mask) > 0, np.asarray(sitk.GetArrayFromImage(truth)) > 0,
-            image.GetSpacing(),
-        )  # fmt: skip
-        records.append({"name": subject["name"], **metrics, "uncertainty": prediction.uncertainty})
+    scored = score_cases(
+        model, payload["landmarks"], cases, arguments.device, arguments.register, **_prediction_settings(arguments)
+    )
+    records = [
+        {"name": case["name"], **metrics, "uncertainty": prediction.uncertainty} for case, prediction, metrics in scored
+    ]
     _write_records(records, arguments.out)
     for key, value in summarise(records).items():
         print(f"{key}: {value}")

@@ -1,16 +1,22 @@
-"""Cavity metrics (Dice, volume difference, Hausdorff 95) and the resected-structures table."""
+"""Cavity metrics (Dice, volume difference, Hausdorff 95), scoring a model on labelled cases, and the
+resected-structures table."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import SimpleITK as sitk
+import torch
+import torchio as tio
 from scipy import ndimage
 
 from ..data import LabelTable, neuromorphometrics_labels
 from ..errors import InputError
 from ..io import check_same_grid
+from .dataset import subject_image
+from .inference import CavityPrediction, NetworkGrid, predict_cavity, template_grid
+from .model import CavityUNet
 
 
 def dice(prediction: np.ndarray, truth: np.ndarray) -> float:
@@ -101,3 +107,31 @@ def resected_structures(
             }
         )
     return sorted(records, key=lambda record: -record["resected_ml"])
+
+
+def score_cases(
+    model: CavityUNet,
+    landmarks: np.ndarray | None,
+    cases: Iterable[tio.Subject],
+    device: torch.device | str = "cpu",
+    register: bool = False,
+    **prediction_settings: object,
+) -> Iterator[tuple[tio.Subject, CavityPrediction, dict[str, float]]]:
+    """Segment each labelled case (a TorchIO subject with ``image`` and cavity ``label``) and score
+    the mask against its label (:func:`cavity_metrics`).
+
+    Args:
+        register: predict on the MNI template grid after an affine registration of each image.
+        prediction_settings: passed to :func:`~epilepsy_suite.cavity.inference.predict_cavity`.
+
+    Raises:
+        InputError: a case without a label.
+    """
+    for case in cases:
+        if "label" not in case:
+            raise InputError(f"subject {case.get('name', '?')}", "has no cavity label to score against")
+        image = subject_image(case)
+        grid = template_grid(image) if register else NetworkGrid()
+        prediction = predict_cavity(model, image, landmarks, device, grid=grid, **prediction_settings)
+        truth = sitk.GetArrayFromImage(subject_image(case, "label")) > 0
+        yield case, prediction, cavity_metrics(sitk.GetArrayFromImage(prediction.mask) > 0, truth, image.GetSpacing())

@@ -29,8 +29,7 @@ from .augmentation import preprocessing, train_landmarks, training_transform
 from .checkpoint import CHECKPOINT_FORMAT, load_cavity_model, save_checkpoint
 from .config import CavityTrainingConfig
 from .dataset import check_subjects, subject_image
-from .evaluation import cavity_metrics
-from .inference import predict_cavity
+from .evaluation import score_cases
 from .model import CavityUNet
 from .simulation import RandomResection, masks_of
 
@@ -273,13 +272,9 @@ def k_fold_finetune(
             initial_checkpoint=initial_checkpoint, show_bar=show_bar, cancel=cancel, workers=workers,
         )  # fmt: skip
         model, payload = load_cavity_model(result.best_checkpoint, device)
-        landmarks = payload["landmarks"]
-        for index in held_out:
-            subject = labelled[index]
-            prediction = predict_cavity(model, subject_image(subject), landmarks, device)
-            truth = sitk.GetArrayFromImage(subject_image(subject, "label"))
-            records.append(
-                {"fold": fold, "name": subject.get("name", str(index)),
-                 **cavity_metrics(sitk.GetArrayFromImage(prediction.mask) > 0, truth > 0, prediction.mask.GetSpacing())}
-            )  # fmt: skip
+        held_out_cases = [labelled[index] for index in held_out]
+        for index, (subject, _, metrics) in zip(
+            held_out, score_cases(model, payload["landmarks"], held_out_cases, device), strict=True
+        ):
+            records.append({"fold": fold, "name": subject.get("name", str(index)), **metrics})
     return records
