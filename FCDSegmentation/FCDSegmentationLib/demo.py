@@ -9,9 +9,10 @@ from pathlib import Path
 import epilepsy_suite.fcd
 import epilepsy_suite.fitting
 from epilepsy_suite.fcd.checkpoint import load_fcd_model
-from epilepsy_suite.fcd.dataset import TrainingSubject, split_subjects
+from epilepsy_suite.fcd.dataset import split_subjects, synthetic_training_subjects
 from epilepsy_suite.fcd.evaluation import evaluate_masks, summary_table
 from epilepsy_suite.fcd.inference import predict_array
+from epilepsy_suite.fcd.postprocess import PostprocessSettings
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
 from epilepsy_suite.fcd.training import FCDTrainingConfig, train_fcd
 from epilepsy_suite.model_cache import cached_run, code_fingerprint
@@ -27,20 +28,13 @@ DEMO_SETTINGS = {"subjects": 24, "spacing_mm": 2.0, "patch_size": 64, "feature_s
 
 
 def _subjects(settings: dict) -> tuple[list, list, list]:
-    subjects = [
-        TrainingSubject.from_images(f"synthetic-{index:03d}", *_images(make_synthetic_subject(index, settings["spacing_mm"])))
-        for index in range(settings["subjects"])
-    ]  # fmt: skip
+    subjects = synthetic_training_subjects(list(range(settings["subjects"])), settings["spacing_mm"])
     return split_subjects(subjects, settings["seed"])
-
-
-def _images(synthetic):
-    return synthetic.t1, synthetic.flair, synthetic.lesion
 
 
 def train_and_evaluate(folder: Path, settings: dict, device: str = "cpu") -> dict:
     """Train the demo model into ``folder``; Dice, detection and false-positive clusters (after
-    post-processing) on the held-out test subjects."""
+    the paper's post-processing, its 50 mm^3 smallest cluster) on the held-out test subjects."""
     training, validation, test = _subjects(settings)
     config = FCDTrainingConfig(
         patch_size=settings["patch_size"], feature_size=settings["feature_size"], max_epochs=settings["max_epochs"],
@@ -50,7 +44,10 @@ def train_and_evaluate(folder: Path, settings: dict, device: str = "cpu") -> dic
     result = train_fcd(training, validation, folder, config, device, show_bar=False)
     seconds = time.perf_counter() - started
     model, _ = load_fcd_model(result.best_checkpoint, device)
-    rows = evaluate_masks((s.name, predict_array(model, s.image, device), s.label[0] > 0) for s in test)
+    post_settings = PostprocessSettings.for_spacing(settings["spacing_mm"])
+    rows = evaluate_masks(
+        ((s.name, predict_array(model, s.image, device), s.label[0] > 0) for s in test), 0.5, post_settings
+    )
     post = next(row for row in summary_table({"demo": rows}) if row["postprocessing"] == "yes")
     return {"checkpoint": result.best_checkpoint.name, "train_seconds": seconds, "test_subjects": [s.name for s in test],
             "dice": post["dice_mean"], "detected": post["subject_sensitivity"], "nfpc": post["nfpc_mean"]}  # fmt: skip
@@ -70,8 +67,9 @@ def run(context) -> None:
     flair_node = volume_node_from_sitk(context.scene, patient.flair, "FCD demo FLAIR")
     lesion_node = volume_node_from_sitk(context.scene, patient.lesion, "FCD demo true lesion", labelmap=True)
     fcd = FCDSegmentationLogic(context.scene).predict(
-        t1_node, flair_node, str(run_dir / figures["checkpoint"]), "cpu", threshold=0.5, min_cluster_voxels=5
-    )
+        t1_node, flair_node, str(run_dir / figures["checkpoint"]), "cpu", threshold=0.5,
+        min_cluster_voxels=PostprocessSettings.for_spacing(settings["spacing_mm"]).min_cluster_voxels,
+    )  # fmt: skip
     x, y, z = patient.centre_index
     centre = patient.t1.TransformIndexToPhysicalPoint((x, y, z))
     ras = (-centre[0], -centre[1], centre[2])

@@ -141,3 +141,25 @@ def test_panel_offers_every_preset() -> None:
     declared = re.search(r"preprocessing: Annotated\[str, Choice\(\[([^\]]*)\]\)", source)
     assert declared and tuple(re.findall(r'"(\w+)"', declared[1])) == PRESET_NAMES
     assert preset_choices("suite")["postprocess"] is True
+
+
+def test_panel_sees_what_training_saw(mrml_scene, checkpoint) -> None:
+    """A model trained on synthetic subjects meets in the panel the intensities it was trained on:
+    the Logic's probability map equals the prediction on the training subject's own array (issue 16:
+    training on raw synthetic intensities and inferring on preset-normalised ones doubled the
+    positive voxels of the demo's model and added false-positive clusters)."""
+    from epilepsy_suite.fcd.checkpoint import load_fcd_model
+    from epilepsy_suite.fcd.dataset import synthetic_training_subjects
+    from epilepsy_suite.fcd.inference import predict_array
+    from epilepsy_suite.geometry import to_ras_array
+
+    seed = 5
+    training = synthetic_training_subjects([seed], spacing=2.0)[0]
+    synthetic = make_synthetic_subject(seed, spacing=2.0)
+    t1 = volume_node_from_sitk(mrml_scene, synthetic.t1, "T1")
+    flair = volume_node_from_sitk(mrml_scene, synthetic.flair, "FLAIR")
+    result = FCDSegmentationLogic(mrml_scene).predict(t1, flair, str(checkpoint), device="cpu")
+    panel, _ = to_ras_array(sitk_from_volume_node(result.probability_node))
+    model, _ = load_fcd_model(checkpoint)
+    trained_on = predict_array(model, training.image)
+    np.testing.assert_allclose(panel, trained_on, atol=1e-4)

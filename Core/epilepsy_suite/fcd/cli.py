@@ -160,17 +160,18 @@ def _settings(arguments: argparse.Namespace):
 
 def load_subjects(arguments: argparse.Namespace):
     """Training subjects (in memory) split 59/12/14 by seed."""
-    from .dataset import TrainingSubject, find_bids_subjects, read_subject_csv, split_subjects
+    from .dataset import (
+        TrainingSubject,
+        find_bids_subjects,
+        read_subject_csv,
+        split_subjects,
+        synthetic_training_subjects,
+    )
     from .preprocessing import cached_prepared_subject, prepare_subject
-    from .synthetic import make_synthetic_subject
 
     if arguments.synthetic:
-        subjects = []
-        for index in range(arguments.synthetic):
-            synthetic = make_synthetic_subject(arguments.seed * 1000 + index, spacing=arguments.synthetic_spacing)
-            subjects.append(
-                TrainingSubject.from_images(f"synthetic-{index:03d}", synthetic.t1, synthetic.flair, synthetic.lesion)
-            )
+        seeds = [arguments.seed * 1000 + index for index in range(arguments.synthetic)]
+        subjects = synthetic_training_subjects(seeds, arguments.synthetic_spacing, arguments.preprocessing)
         return split_subjects(subjects, arguments.seed)
     files = find_bids_subjects(arguments.bids) if arguments.bids else read_subject_csv(arguments.csv)
     subjects = []

@@ -19,7 +19,8 @@ import SimpleITK as sitk
 from ..errors import InputError
 from ..geometry import to_ras_array
 from ..io import check_same_grid
-from .preprocessing import network_input
+from .preprocessing import network_input, prepare_images
+from .presets import DEFAULT_PRESET, Preset
 
 
 @dataclass
@@ -39,6 +40,26 @@ class TrainingSubject:
         if not label.any():
             raise InputError(name, "lesion mask is empty")
         return cls(name, image, label)
+
+
+def synthetic_training_subjects(
+    seeds: list[int], spacing: float = 2.0, preset: str | Preset = DEFAULT_PRESET, prefix: str = "synthetic"
+) -> list[TrainingSubject]:
+    """Synthetic FCD subjects (:func:`~epilepsy_suite.fcd.synthetic.make_synthetic_subject`, one
+    per seed, named ``<prefix>-<seed:03d>``) prepared exactly as inference prepares a subject
+    with ``preset`` (no registration: they already lie on the template grid), so that a model
+    trained on them sees at inference the intensities it was trained on."""
+    from .synthetic import make_synthetic_subject
+
+    subjects = []
+    for seed in seeds:
+        synthetic = make_synthetic_subject(seed, spacing=spacing)
+        prepared = prepare_images(synthetic.t1, synthetic.flair, synthetic.lesion, register_to_mni=False,
+                                  coregister=False, preset=preset)  # fmt: skip
+        subjects.append(
+            TrainingSubject.from_images(f"{prefix}-{seed:03d}", prepared.t1, prepared.flair, prepared.lesion)
+        )
+    return subjects
 
 
 @dataclass(frozen=True)

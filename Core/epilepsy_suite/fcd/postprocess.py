@@ -27,6 +27,15 @@ class PostprocessSettings:
         if self.fill_size < 0 or self.min_cluster_voxels < 0:
             raise ValueError("fill_size and min_cluster_voxels must be >= 0")
 
+    @classmethod
+    def for_spacing(cls, spacing_mm: float, **overrides) -> PostprocessSettings:
+        """The paper's settings on an isotropic grid of ``spacing_mm``: its smallest cluster, 50
+        voxels of 1 mm^3, kept as the same volume (6 voxels at 2 mm, 2 at 3 mm)."""
+        if spacing_mm <= 0:
+            raise ValueError(f"spacing_mm must be > 0, got {spacing_mm}")
+        volume_mm3 = cls.min_cluster_voxels
+        return cls(**{"min_cluster_voxels": max(1, round(volume_mm3 / spacing_mm**3)), **overrides})
+
 
 def structure(connectivity: int) -> np.ndarray:
     return CONNECTIVITY_26 if connectivity == 26 else CONNECTIVITY_6
