@@ -49,6 +49,34 @@ class RandomPlacedCrop(RandomTransform, SpatialTransform):
         return tio.Crop(tuple(bounds))(subject)
 
 
+class RandomSliceThickness(RandomTransform):
+    """Simulate a thicker-slice acquisition: along one random axis, the scalar images are
+    downsampled to a slice thickness drawn in ``thickness`` mm, then resampled back to their grid.
+
+    TorchIO's ``RandomAnisotropy`` draws a factor of the current spacing; the thesis' (1.5, 5) on
+    its 1 mm images means slices of 1.5-5 mm, but the same factor on a 3 mm image gives slices
+    of up to 15 mm, where a small cavity disappears (issue 16: 17 % of resections fell under a
+    contrast-to-noise ratio of 1 at 3 mm). Drawing the thickness in millimetres keeps the
+    augmentation what the thesis meant at any spacing; an axis already at least as thick as the
+    draw is left as it is.
+    """
+
+    def __init__(self, thickness: tuple[float, float] = (1.5, 5.0), **kwargs) -> None:
+        super().__init__(**kwargs)
+        low, high = (float(value) for value in thickness)
+        if not 0 < low <= high:
+            raise ValueError(f"thickness must be 0 < low <= high mm, got {thickness}")
+        self.thickness = (low, high)
+
+    def apply_transform(self, subject: tio.Subject) -> tio.Subject:
+        axis = int(torch.randint(0, 3, (1,)))
+        thickness = self.thickness[0] + float(torch.rand(1)) * (self.thickness[1] - self.thickness[0])
+        factor = thickness / float(subject.spacing[axis])
+        if factor <= 1.0:
+            return subject
+        return tio.RandomAnisotropy(axes=(axis,), downsampling=(factor, factor))(subject)
+
+
 def above_mean(tensor: torch.Tensor) -> torch.Tensor:
     """Foreground for intensity standardisation: voxels brighter than the image mean."""
     return tensor > tensor.float().mean()
@@ -89,7 +117,7 @@ def training_transform(
     """The thesis' training pipeline, in its order, with the augmentation families in ``augmentations``.
 
     1 resection simulation (``simulate``), 2 histogram standardisation, 3 low resolution
-    (``resolution``, p 0.75: anisotropy or blur), 4-6 ghosting, spike, motion (``artefacts``, p 0.2
+    (``resolution``, p 0.75: slices 1.5-5 mm thick or blur), 4-6 ghosting, spike, motion (``artefacts``, p 0.2
     each), 7 bias field (``bias``, p 0.5), 8 foreground z-normalisation, 9 noise (``noise``, p 0.75),
     10 rotation + anisotropic scaling (p 0.9) or elastic deformation (p 0.1) (``spatial``),
     11 left-right flip (``flip``, p 0.5), 12 a crop of ``crop_shape`` at a random position (the thesis
@@ -106,7 +134,7 @@ def training_transform(
     if landmarks is not None:
         steps.append(tio.HistogramStandardization({"image": np.asarray(landmarks)}))
     if "resolution" in chosen:
-        steps.append(tio.OneOf({tio.RandomAnisotropy(): 0.5, tio.RandomBlur(std=(0, 1.5)): 0.5}, p=0.75))
+        steps.append(tio.OneOf({RandomSliceThickness(): 0.5, tio.RandomBlur(std=(0, 1.5)): 0.5}, p=0.75))
     if "artefacts" in chosen:
         steps += [
             tio.RandomGhosting(p=0.2),
