@@ -61,7 +61,8 @@ def _query_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="TERM[:SIDE]",
         help="an observed semiology and the side of the symptom (left, right or none), e.g. "
-        "'Head Version:right'; repeat for several; free text is queried as a regular expression",
+        "'Head Version:right'; repeat for several. Listed terms ('semiology terms') match regardless of case "
+        "and spacing; other text is queried as free text (a regular expression, with a warning saying so)",
     )
     parser.add_argument(
         "--dominant", default="none", help="dominant hemisphere: left, right or none/unknown (default none)"

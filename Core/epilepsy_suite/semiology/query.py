@@ -14,8 +14,9 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import numpy as np
 from ..errors import InputError
 from ..io import atomic_output
 from .database import Semio2BrainDatabase, default_cache_dir, load_database
-from .terms import POSTICTAL_PATTERNS, Side, rows_matching
+from .terms import EMPTY_TERM, POSTICTAL_PATTERNS, Side, rows_matching
 
 LOG = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ LOBAR_REGIONS = (
     "PO",
     "FP",
 )
+# "TERM:SIDE": the last ':' not written '\\:' followed by one word (or nothing) is the side separator.
+_SIDE_SUFFIX = re.compile(r"(?P<term>.*)(?<!\\):\s*(?P<side>[^\W\d_]*)\s*", re.DOTALL)
 SEIZURE_FREEDOM, CONCORDANCE, SEEG = 0, 1, 2
 CORTICAL_STIMULATION, SPONTANEOUS, TOPOLOGY = 0, 1, 2
 
@@ -84,23 +87,52 @@ class QueryOptions:
 
 @dataclass(frozen=True)
 class SemiologyQuery:
-    """One observed semiology: a pre-defined term (or free text) and the side of the symptom."""
+    """One observed semiology: a pre-defined term (or free text) and the side of the symptom.
+
+    ``typed`` is the user's text (e.g. ``"head version :left"``), quoted by error messages; it takes no
+    part in equality, so the same term and side typed differently is the same query. The engine
+    matches ``term`` to the listed names regardless of case and spacing (:meth:`SemiologyEngine.resolve`).
+    """
 
     term: str
     side: Side = Side.NONE
+    typed: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.term, str):
             raise InputError("semiology", f"the term must be text, not {self.term!r}")
-        object.__setattr__(self, "side", Side.parse(self.side, f"side of {self.term!r}"))
+        if not self.term.strip():
+            raise InputError(self.source, EMPTY_TERM)
+        object.__setattr__(self, "side", Side.parse(self.side, self.source))
+
+    @property
+    def source(self) -> str:
+        """``semiology '<text as typed>'``: how messages name this query."""
+        return f"semiology {(self.term if self.typed is None else self.typed)!r}"
 
     @classmethod
     def parse(cls, text: str) -> SemiologyQuery:
-        """``"Head Version:right"`` -> term ``Head Version``, side right (no side = none)."""
-        term, separator, side = text.rpartition(":")
-        if not separator or side.strip().lower() not in ("left", "right", "none", "other", "l", "r", ""):
-            return cls(text, Side.NONE)
-        return cls(term, Side.parse(side))
+        """``"Head Version:right"`` -> term ``Head Version``, side right (no side = none).
+
+        A last ``:`` followed by one word (or nothing) separates the side, which must be left, right or
+        none (also l, r, other, unknown, neutral); free text that needs such a colon writes it ``\\:``.
+
+        Raises:
+            InputError: an unknown side or an empty term, quoting ``text`` as typed.
+        """
+        if not isinstance(text, str):
+            raise InputError("semiology", f"the term must be text, not {text!r}")
+        match = _SIDE_SUFFIX.fullmatch(text)
+        if match is None:
+            return cls(text, Side.NONE, typed=text)
+        try:
+            side = Side.parse(match["side"])
+        except InputError:
+            raise InputError(
+                f"semiology {text!r}",
+                f"unknown side {match['side']!r}; use left, right or none, e.g. 'Head Version:left'",
+            ) from None
+        return cls(match["term"], side, typed=text)
 
 
 @dataclass
@@ -165,6 +197,7 @@ class SemiologyScores:
     hemispheres: list[str]
     names: list[str]
     terms: list[TermResult]
+    free_text: tuple[SemiologyQuery, ...] = ()  # queries whose term is no listed term, searched as text
 
     def as_dict(self) -> dict[int, float]:
         return {int(label): float(score) for label, score in zip(self.labels, self.scores, strict=True)}
@@ -232,6 +265,39 @@ class SemiologyEngine:
     def _disk_path(self, key: tuple) -> Path:
         text = json.dumps([str(part) for part in key] + [self.database.checksum])
         return self.query_cache_dir / f"{hashlib.sha256(text.encode()).hexdigest()[:40]}.pickle"
+
+    # ------------------------------------------------------------------------------------ terms
+
+    def resolve(self, query: SemiologyQuery) -> tuple[SemiologyQuery, bool]:
+        """``(query with its term as listed, True)`` or ``(query with checked free text, False)``.
+
+        The term is matched to the listed names regardless of case and spacing (``"head version "`` ->
+        ``"Head Version"``); any other text is free text, a case-insensitive regular expression.
+
+        Raises:
+            InputError: free text that is empty, not a valid expression or matches empty text (it would
+                match every row), quoting the term as typed.
+        """
+        terms = self.database.terms
+        typed = query.term if query.typed is None else query.typed
+        listed = terms.listed_name(query.term, query.source)
+        if listed is not None:
+            return dataclasses.replace(query, term=listed, typed=typed), True
+        pattern = terms.free_text_pattern(query.term, query.source)
+        return dataclasses.replace(query, term=pattern, typed=typed), False
+
+    def _resolve_noting_free_text(self, query: SemiologyQuery) -> tuple[SemiologyQuery, bool]:
+        resolved, listed = self.resolve(query)
+        if not listed:
+            suggestions = [term for term, _ in self.database.terms.suggest(resolved.term, 3)]
+            hint = f"; listed terms like it: {', '.join(suggestions)}" if suggestions else ""
+            LOG.warning(
+                "%s: not a listed term, queried as free text (a case-insensitive regular expression on the "
+                "literature's reported semiologies)%s",
+                query.source,
+                hint,
+            )
+        return resolved, listed
 
     # ------------------------------------------------------------------------------------ rows
 
@@ -311,14 +377,21 @@ class SemiologyEngine:
     ) -> TermResult:
         """Raw datapoints per GIF label of one semiology (METHOD.md section 3).
 
+        The term is matched to the listed ones regardless of case and spacing; other text is free text
+        (logged as a warning).
+
         Raises:
             InputError: the side is not allowed for the term, or a custom text is not a valid pattern.
             NoDataError: no matched row has lateralising/localising data or any region value.
         """
+        query, _ = self._resolve_noting_free_text(query)
+        return self._query(query, dominant, options)
+
+    def _query(self, query: SemiologyQuery, dominant: Side | str, options: QueryOptions | None) -> TermResult:
+        """:meth:`query` of a resolved query."""
         options = options or QueryOptions()
         dominant = Side.parse(dominant, "dominant hemisphere")
-        terms = self.database.terms
-        terms.check(query.term, query.side)
+        self.database.terms.check(query.term, query.side, query.source)
         key = (query.term, query.side.value, dominant.value, options.key())
         if key not in self._memory and self.disk_cache:
             path = self._disk_path(key)
@@ -343,7 +416,7 @@ class SemiologyEngine:
                     LOG.warning("could not cache a semiology query (%s)", error)
         result = self._memory[key]
         if isinstance(result, NoDataError):
-            raise NoDataError(result.source, result.problem)
+            raise NoDataError(query.source, result.problem)
         return result
 
     def trace(
@@ -353,14 +426,19 @@ class SemiologyEngine:
 
         Raises the same errors as :meth:`query`.
         """
+        query, _ = self._resolve_noting_free_text(query)
+        return self._trace(query, dominant, options)
+
+    def _trace(self, query: SemiologyQuery, dominant: Side | str, options: QueryOptions | None) -> QueryTrace:
+        """:meth:`trace` of a resolved query."""
         options = options or QueryOptions()
         dominant = Side.parse(dominant, "dominant hemisphere")
-        self.database.terms.check(query.term, query.side)
+        self.database.terms.check(query.term, query.side, query.source)
         db = self.database
         postictal = db.terms.rule(query.term).postictal
         pool, ground_truth = self._pool(options, postictal)
         rows = self._first_of_duplicates(np.flatnonzero(pool & self.term_mask(query.term)), ground_truth)
-        source = f"semiology {query.term!r}"
+        source = query.source
         no_data = f"no data: no matching literature row has lateralising or localising values (side {query.side})"
         if len(rows) == 0:
             raise NoDataError(source, no_data)
@@ -408,7 +486,7 @@ class SemiologyEngine:
         )
 
     def _compute(self, query: SemiologyQuery, dominant: Side, options: QueryOptions) -> TermResult:
-        return self.trace(query, dominant, options).result
+        return self._trace(query, dominant, options).result
 
     def _reverse_hierarchy(self, regions: np.ndarray) -> None:
         """In place: parent := max(parent - sum of its direct children, 0), entries in file order."""
@@ -456,17 +534,20 @@ class SemiologyEngine:
     ) -> SemiologyScores:
         """Combine several semiologies into one 0-1 score per label (METHOD.md section 4).
 
-        The same term with the same side given twice counts once. Raises :class:`NoDataError` when no
-        query has data; queries without data are skipped otherwise (see ``terms`` of the result).
+        The same term with the same side given twice (in any case or spacing) counts once. Free text is
+        logged as a warning and listed in ``free_text`` of the result. Raises :class:`NoDataError` when
+        no query has data; queries without data are skipped otherwise (see ``terms`` of the result).
         """
         dominant = Side.parse(dominant, "dominant hemisphere")
-        unique = tuple(dict.fromkeys(queries))
+        resolved = [self._resolve_noting_free_text(query) for query in queries]
+        unique = tuple(dict.fromkeys(query for query, _ in resolved))
+        free_text = tuple(dict.fromkeys(query for query, listed in resolved if not listed))
         if not unique:
             raise InputError("semiology", "select at least one semiology")
         results, failures = [], []
         for query in unique:
             try:
-                results.append(self.query(query, dominant, options))
+                results.append(self._query(query, dominant, options))
             except NoDataError as error:
                 failures.append(error)
         if not results:
@@ -489,4 +570,5 @@ class SemiologyEngine:
             hemispheres=[str(side) for side in self._sides],
             names=[db.label_name(label) for label in db.labels],
             terms=results,
+            free_text=free_text,
         )

@@ -27,6 +27,7 @@ LATERALITY_NAMES = (
 
 POSTICTAL_PATTERNS = ("post-ictal", "postictal", "post ictal", "post_ictal")
 MIN_SUGGESTION_CHARACTERS = 3
+EMPTY_TERM = "empty term: it would match every literature row; give a listed term or free text"
 # Patterns that change meaning inside an alternation: inline flags, numbered or named back-references.
 _STANDALONE = re.compile(r"\(\?[aiLmsux-]+\)|\\[1-9]|\(\?P=")
 
@@ -61,6 +62,11 @@ class TermRule:
     @property
     def lateralisable(self) -> bool:
         return len(self.sides) > 1
+
+
+def name_key(name: str) -> str:
+    """A term name compared regardless of case and spacing: ``"head  version "`` -> ``"headversion"``."""
+    return "".join(name.split()).casefold()
 
 
 def compile_patterns(patterns: list[str] | tuple[str, ...], source: str) -> list[re.Pattern]:
@@ -128,6 +134,42 @@ class TermDictionary:
     def __contains__(self, term: object) -> bool:
         return term in self.patterns
 
+    def listed_name(self, text: str, source: str) -> str | None:
+        """The pre-defined term that ``text`` names regardless of case and spacing, or ``None`` (free text).
+
+        ``"head version"`` and ``"Head  Version "`` give ``"Head Version"``. Raises an :class:`InputError`
+        (from ``source``) when the text names two listed terms that differ only in case or spacing.
+        """
+        if text in self.patterns:
+            return text
+        key = name_key(text)
+        found = [name for name in self.patterns if name_key(name) == key]
+        if len(found) > 1:
+            raise InputError(source, f"names several listed terms ({', '.join(map(repr, found))}); type one exactly")
+        return found[0] if found else None
+
+    def free_text_pattern(self, text: str, source: str) -> str:
+        """Free text (not a listed term) checked as the regular expression it is queried with.
+
+        Surrounding spaces are dropped. Raises an :class:`InputError` (from ``source``) for an invalid
+        expression and for one that matches empty text, since it would match every literature row.
+        """
+        pattern = text.strip()
+        if not pattern:
+            raise InputError(source, EMPTY_TERM)
+        try:
+            compiled = re.compile(pattern, re.IGNORECASE)
+        except re.error as error:
+            raise InputError(
+                source, f"free text (not a listed term) is not a valid regular expression pattern ({error})"
+            ) from None
+        if compiled.search("") is not None:
+            raise InputError(
+                source,
+                f"free text (not a listed term) {pattern!r} matches empty text, so it would match every literature row",
+            )
+        return pattern
+
     def rule(self, term: str) -> TermRule:
         """The rule of a pre-defined term, or the custom-term rule (any side, not postictal)."""
         return self.rules.get(term, TermRule((Side.LEFT, Side.RIGHT, Side.NONE), postictal=False))
@@ -142,12 +184,14 @@ class TermDictionary:
             self._compiled[term] = compile_patterns(self.patterns.get(term, (term,)), f"semiology term {term!r}")
         return self._compiled[term]
 
-    def check(self, term: str, side: Side) -> None:
-        """Raise an :class:`InputError` if ``side`` is not allowed for ``term``."""
+    def check(self, term: str, side: Side, source: str | None = None) -> None:
+        """Raise an :class:`InputError` (from ``source``, default the term) if ``side`` is not allowed."""
         rule = self.rule(term)
         if side not in rule.sides:
             allowed = ", ".join(value.value for value in rule.sides)
-            raise InputError(f"semiology {term!r}", f"side {side.value!r} is not allowed (allowed: {allowed})")
+            raise InputError(
+                source or f"semiology {term!r}", f"side {side.value!r} is not allowed (allowed: {allowed})"
+            )
 
     @classmethod
     def from_folder(cls, folder: Path) -> TermDictionary:
