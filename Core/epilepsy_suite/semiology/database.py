@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import atomic_output
+from ..io.text import open_text, read_text
 from .terms import DICTIONARY_NAME, LATERALITY_NAMES, POSTICTAL_PATTERNS, TermDictionary, rows_matching
 
 LOG = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ FIRST_REGION = "TL"
 LAST_REGION = "Perisylvian"
 REQUIRED_COLUMNS = (REFERENCE, REPORTED, CATEGORY, *GROUND_TRUTHS, *LATERALISING, PAEDIATRIC, *APPROACHES)
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: companion files in Windows-1252 decoded (label names had replacement characters)
 
 
 def column_letter(index: int) -> str:
@@ -438,7 +439,7 @@ def _read_sides(path: Path, sheet, region_labels: dict[str, tuple[int, ...]]) ->
 
 
 def _read_prior(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, newline="") as stream:
+    with open_text(path) as stream:
         rows = [row for row in csv.reader(stream) if row]
     try:
         labels = np.array([int(float(value)) for value in rows[0][1:]], dtype=np.int64)
@@ -454,7 +455,7 @@ def _read_hierarchy(path: Path) -> list[tuple[str, tuple[str, ...]]]:
     import yaml
 
     try:
-        content = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        content = yaml.load(read_text(path), Loader=yaml.SafeLoader)
         entries = content["reversal_order"]
         return [(str(entry["parent"]), tuple(str(child) for child in entry["children"])) for entry in entries]
     except (yaml.YAMLError, KeyError, TypeError) as error:
@@ -465,7 +466,7 @@ def _read_label_names(path: Path) -> dict[int, str]:
     if not path.is_file():
         return {}
     names = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in read_text(path).splitlines():
         match = re.match(r"\s*(\d+)\s+(\S+)", line)
         if match:
             names[int(match.group(1))] = match.group(2)
@@ -497,7 +498,7 @@ def resolve_folder(folder: str | os.PathLike[str] | None) -> Path:
     if folder is None:
         folder = os.environ.get(FOLDER_ENVIRONMENT)
     if folder is None and _remembered_path().is_file():
-        folder = _remembered_path().read_text(encoding="utf-8").strip() or None
+        folder = read_text(_remembered_path()).strip() or None
     checked = check_folder(folder)
     remember_folder(checked)
     return checked

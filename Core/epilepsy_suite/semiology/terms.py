@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.text import read_text
 
 # The term files of the Semio2Brain folder (the database module lists the rest).
 DICTIONARY_NAME = "semiology_dictionary.yaml"
@@ -201,7 +202,7 @@ class TermDictionary:
         try:
             # All scalars as strings, like the original loader (patterns such as "1" stay text).
             loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
-            content = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+            content = yaml.load(read_text(path), Loader=loader)
         except (OSError, yaml.YAMLError) as error:
             raise InputError(path, f"cannot be read as YAML ({error})") from None
         if not isinstance(content, dict) or not content:
@@ -228,7 +229,7 @@ class TermDictionary:
 
         lists = {}
         for name in LATERALITY_NAMES:
-            lines = (folder / name).read_text(encoding="utf-8").splitlines()
+            lines = read_text(folder / name).splitlines()
             lists[name] = [line.strip() for line in lines if line.strip()]
         neutral_only, neutral_also, postictal_only, postictal_also = (lists[name] for name in LATERALITY_NAMES)
         rules = {}

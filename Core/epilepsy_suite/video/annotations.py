@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.text import open_text
 
 CLASSES = ("FOS", "TCS")
 REQUIRED_COLUMNS = ("video", "t0", "tG", "t1", "patient", "class")
@@ -87,7 +88,7 @@ def read_annotations(path: str | PathLike[str]) -> list[SeizureAnnotation]:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "annotation file does not exist")
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    with open_text(path) as handle:
         reader = csv.DictReader(handle)
         columns = [name.strip() for name in reader.fieldnames or []]
         missing = [name for name in REQUIRED_COLUMNS if name not in columns]
@@ -144,7 +145,7 @@ def write_annotations(annotations: list[SeizureAnnotation], path: str | PathLike
         absolute = Path(video).resolve()
         return str(absolute.relative_to(folder)) if absolute.is_relative_to(folder) else str(absolute)
 
-    with atomic_output(path) as temporary, temporary.open("w", newline="") as handle:
+    with atomic_output(path) as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow([*REQUIRED_COLUMNS, "second_view"])
         for item in annotations:
