@@ -3,7 +3,9 @@
 ``add_config_options(parser, FCDTrainingConfig(), {"max_epochs": "--epochs", ...})`` adds one
 option per field with the field's value in ``defaults`` as its default (and in its help), and
 records which fields the parser fills; :func:`config_from_arguments` builds the configuration back
-from the parsed arguments. Each subcommand gets its own option objects: argparse shares the
+from the parsed arguments. A field declared with :func:`epilepsy_suite.validation.ranged` gets its
+range check as the option's type (and a ``MIN MAX`` pair its ordering), and the range in its help.
+Each subcommand gets its own option objects: argparse shares the
 actions of a ``parents=`` parser between its children, so a ``set_defaults`` on one subcommand
 would silently change another's defaults.
 """
@@ -15,6 +17,8 @@ import dataclasses
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
+
+from .validation import OrderedPair, field_check, state_range
 
 Config = TypeVar("Config")
 
@@ -33,9 +37,9 @@ def add_config_options(
             keywords)``. The type (and ``nargs`` for tuples) follows the default value's.
     """
     hints = typing.get_type_hints(type(defaults))
-    names = {field.name for field in dataclasses.fields(defaults)}  # type: ignore[arg-type]
+    fields = {field.name: field for field in dataclasses.fields(defaults)}  # type: ignore[arg-type]
     for name, spec in options.items():
-        if name not in names:
+        if name not in fields:
             raise ValueError(f"{type(defaults).__name__} has no field {name!r}")
         flag, help_text, extra = (spec, "", {}) if isinstance(spec, str) else (*spec, {})[:3]  # type: ignore[misc]
         value = getattr(defaults, name)
@@ -48,10 +52,15 @@ def add_config_options(
             keywords["type"] = type(value)
         else:
             keywords["type"] = next((kind for kind in typing.get_args(hints[name]) if kind in (int, float, str)), str)
+        check, ordered = field_check(fields[name])
+        if check is not None and not isinstance(value, bool):
+            keywords["type"] = check
+        if ordered and isinstance(value, tuple) and len(value) == 2:
+            keywords["action"] = OrderedPair
         shown = "none" if value is None else " ".join(map(str, value)) if isinstance(value, tuple) else value
         keywords["help"] = f"{help_text} (default {shown})".strip()
         keywords.update(extra)
-        parser.add_argument(flag, **keywords)
+        state_range(parser.add_argument(flag, **keywords))
     parser.set_defaults(**{_FIELDS_KEY: (*(parser.get_default(_FIELDS_KEY) or ()), *options)})
 
 

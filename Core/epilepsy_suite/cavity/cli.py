@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..options import add_config_options, config_from_arguments
-from .config import AUGMENTATION_FAMILIES, CavityTrainingConfig
+from ..validation import AT_LEAST_ZERO, SEED, THRESHOLD, CheckedParser, Number, OrderedPair, require_best_checkpoint
+from .config import AUGMENTATION_FAMILIES, RESECTION_VOLUME, CavityTrainingConfig
 from .inference import TTA_MODES
 
 LOG = logging.getLogger("epilepsy_suite.cavity")
@@ -20,7 +21,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     from ..cli import common_parser
 
     parser = subparsers.add_parser(name, help=summary, description=summary)
-    commands = parser.add_subparsers(dest="cavity_command", metavar="<cavity command>", required=True)
+    commands = parser.add_subparsers(
+        dest="cavity_command", metavar="<cavity command>", required=True, parser_class=CheckedParser
+    )
+    template_mm = Number(int, minimum=1, maximum=8)  # the embedded template, coarsened by a whole factor
 
     simulate = commands.add_parser(
         "simulate", parents=[common_parser()], help="simulate a resection on a preoperative T1"
@@ -29,11 +33,12 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     simulate.add_argument("parcellation", type=Path, help="its Neuromorphometrics or GIF parcellation")
     simulate.add_argument("out_image", type=Path, help="simulated postoperative T1")
     simulate.add_argument("out_label", type=Path, help="simulated cavity label")
-    simulate.add_argument("--volume", type=float, nargs=2, default=(500, 50000), metavar=("MIN", "MAX"),
+    simulate.add_argument("--volume", type=RESECTION_VOLUME, nargs=2, action=OrderedPair, default=(500, 50000),
+                          metavar=("MIN", "MAX"),
                           help="range of the drawn shape's volume in mm^3 (default 500 50000); the cavity is "
                           "smaller where the shape is clipped by the resectable hemisphere")  # fmt: skip
     simulate.add_argument("--shape", choices=("noisy", "ellipsoid", "cuboid"), default="noisy")
-    simulate.add_argument("--seed", type=int, default=None, help="makes the simulation reproducible")
+    simulate.add_argument("--seed", type=SEED, default=None, help="makes the simulation reproducible")
     simulate.set_defaults(handler=_simulate)
 
     train = commands.add_parser(
@@ -42,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     )  # fmt: skip
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--training", type=Path, help="CSV: image,parcellation[,name]")
-    source.add_argument("--template-mm", type=int, metavar="MM",
+    source.add_argument("--template-mm", type=template_mm, metavar="MM",
                         help="train on resections simulated on the embedded MNI template at MM mm (e.g. 3)")  # fmt: skip
     train.add_argument("--validation", type=Path, help="CSV like --training (default: the training subjects)")
     train.add_argument("--pseudo-labels", type=Path, help="CSV: image,label of pseudo-labelled postoperative images")
@@ -62,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     )  # fmt: skip
     finetune.add_argument("--labelled", type=Path, required=True, help="CSV: image,label[,name]")
     finetune.add_argument("--model", type=Path, required=True, help="simulation-trained checkpoint")
-    finetune.add_argument("--folds", type=int, default=5)
+    finetune.add_argument("--folds", type=Number(int, minimum=2), default=5, help="cross-validation folds (default 5)")
     _add_training_options(finetune, CavityTrainingConfig.finetuning())
     finetune.set_defaults(handler=_finetune)
 
@@ -80,19 +85,19 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     predict.add_argument("--uncertainty", type=Path, help="with --tta: write the voxel-wise standard deviation here")
     predict.add_argument("--parcellation", type=Path, help="preoperative parcellation on the same grid: "
                          "print the resected structures")  # fmt: skip
-    predict.add_argument("--threshold", type=float, default=0.5)
+    predict.add_argument("--threshold", type=THRESHOLD, default=0.5, help="cavity probability threshold (default 0.5)")
     predict.set_defaults(handler=_predict)
 
     evaluate = commands.add_parser("evaluate", parents=[common_parser()], help="Dice, volume difference and HD95")
     evaluate.add_argument("--model", type=Path, required=True)
     cases = evaluate.add_mutually_exclusive_group(required=True)
     cases.add_argument("--labelled", type=Path, help="CSV: image,label[,name]")
-    cases.add_argument("--simulated", type=int, metavar="N",
+    cases.add_argument("--simulated", type=Number(int, minimum=1, maximum=1000), metavar="N",
                        help="N held-out resections simulated on the embedded template (with --template-mm)")  # fmt: skip
-    evaluate.add_argument("--template-mm", type=int, default=3, metavar="MM",
+    evaluate.add_argument("--template-mm", type=template_mm, default=3, metavar="MM",
                           help="template spacing of --simulated cases (default 3)")  # fmt: skip
-    evaluate.add_argument("--case-seed", type=int, default=1000,
-                          help="seed of the first --simulated case (training draws other seeds; default 1000)")  # fmt: skip
+    evaluate.add_argument("--case-seed", type=SEED, default=1000,
+                          help="seed of the first --simulated case; training draws other seeds (default 1000)")  # fmt: skip
     evaluate.add_argument("--out", type=Path, required=True, help="per-image CSV; the median (IQR) is printed")
     _add_prediction_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
@@ -100,7 +105,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
 
 def _add_prediction_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by `predict` and `evaluate` (defaults: resseg's published inference)."""
-    parser.add_argument("--tta", type=int, default=0, metavar="N", help="test-time augmentation iterations")
+    parser.add_argument("--tta", type=AT_LEAST_ZERO, default=0, metavar="N",
+                        help="test-time augmentation iterations (default 0: none)")  # fmt: skip
     parser.add_argument("--tta-mode", choices=TTA_MODES, default="published",
                         help="published: resseg's flips + affine, averaged with the plain prediction; "
                         "thesis: intensity + spatial changes (section 4.2.1.3)")  # fmt: skip
@@ -134,7 +140,7 @@ def _add_training_options(parser: argparse.ArgumentParser, defaults: CavityTrain
         "seed": "--seed",
     })  # fmt: skip
     parser.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
-    parser.add_argument("--workers", type=int, default=0, metavar="N",
+    parser.add_argument("--workers", type=AT_LEAST_ZERO, default=0, metavar="N",
                         help="data-loader processes simulating and augmenting samples (default 0: in the main "
                         "process); results do not depend on N")  # fmt: skip
 
@@ -178,7 +184,7 @@ def _train(arguments: argparse.Namespace) -> int:
         training, validation, arguments.out, config, arguments.device, pseudo_labelled=pseudo,
         resume=not arguments.no_resume, show_bar=not arguments.quiet, workers=arguments.workers,
     )  # fmt: skip
-    print(f"best checkpoint: {result.best_checkpoint}")
+    print(f"best checkpoint: {require_best_checkpoint(result)}")
     return 0
 
 

@@ -6,38 +6,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import InputError
+from ..validation import AT_LEAST_ONE, LEARNING_RATE, NOT_NEGATIVE, SEED, Number, check_fields, ranged
 
 #: Augmentation families of the thesis (``augmentation.training_transform``).
 AUGMENTATION_FAMILIES = ("resolution", "artefacts", "bias", "noise", "spatial", "flip")
+
+#: A drawn resection volume in mm^3: at most half a litre, about a hemisphere.
+RESECTION_VOLUME = Number(float, above=0, maximum=500000)
 
 
 @dataclass
 class CavityTrainingConfig:
     """Training settings (defaults: the thesis; shrink ``crop_shape`` and ``first_channels`` for a CPU)."""
 
-    max_epochs: int = 60
-    batch_size: int = 10
-    iterations_per_epoch: int | None = None  # default: one pass over the training subjects
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-2
-    step_epochs: int = 20  # learning rate divided by 10 every step_epochs
-    first_channels: int = 8
-    crop_shape: tuple[int, int, int] | None = (176, 216, 160)  # at a random position; None: whole images
+    max_epochs: int = ranged(60, AT_LEAST_ONE)
+    batch_size: int = ranged(10, Number(int, minimum=1, maximum=256))
+    # Default: one pass over the training subjects.
+    iterations_per_epoch: int | None = ranged(None, AT_LEAST_ONE)
+    learning_rate: float = ranged(1e-3, LEARNING_RATE)
+    weight_decay: float = ranged(1e-2, NOT_NEGATIVE)
+    step_epochs: int = ranged(20, AT_LEAST_ONE)  # learning rate divided by 10 every step_epochs
+    first_channels: int = ranged(8, Number(int, minimum=1, maximum=64))
+    # At a random position; None: whole images.
+    crop_shape: tuple[int, int, int] | None = ranged((176, 216, 160), Number(int, minimum=8, maximum=512))
     augmentations: tuple[str, ...] = AUGMENTATION_FAMILIES
-    volumes: tuple[float, ...] = (500, 50000)
+    volumes: tuple[float, ...] = ranged((500, 50000), RESECTION_VOLUME, ordered=True)  # (MIN, MAX) mm^3
     simulate: bool = True  # False: the subjects carry real (or pseudo) labels, as in fine-tuning
-    pseudo_fraction: float = 0.2  # share of a batch drawn from pseudo-labelled images (2 of 10)
-    patience: int | None = None  # epochs without a lower validation loss before stopping (None: never)
+    # Share of a batch drawn from pseudo-labelled images (2 of 10).
+    pseudo_fraction: float = ranged(0.2, Number(float, minimum=0, below=1))
+    # Epochs without a lower validation loss before stopping (None: never).
+    patience: int | None = ranged(None, AT_LEAST_ONE)
     amp: bool = True
-    seed: int = 0
+    seed: int = ranged(0, SEED)
     # Training from scratch starts the cavity probability here (epilepsy_suite.initialisation).
-    foreground_prior: float | None = 0.01
+    foreground_prior: float | None = ranged(0.01, Number(float, above=0, below=1))
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.max_epochs < 1:
-            raise InputError("training configuration", "batch size and epochs must be at least 1")
-        if not 0 <= self.pseudo_fraction < 1:
-            raise InputError("training configuration", f"pseudo_fraction {self.pseudo_fraction} is not in [0, 1)")
+        check_fields(self)
         self.volumes = tuple(float(value) for value in self.volumes)
         self.augmentations = tuple(self.augmentations)
         unknown = sorted(set(self.augmentations) - set(AUGMENTATION_FAMILIES))

@@ -11,6 +11,7 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from ..options import add_config_options, config_from_arguments
+from ..validation import AT_LEAST_ZERO, SEED, THRESHOLD, CheckedParser, Number, require_best_checkpoint
 from .config import FCDTrainingConfig
 
 LOG = logging.getLogger("epilepsy_suite.fcd")
@@ -20,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     from ..cli import common_parser
 
     parser = subparsers.add_parser(name, help=summary, description=summary)
-    commands = parser.add_subparsers(dest="fcd_command", metavar="<fcd command>", required=True)
+    commands = parser.add_subparsers(
+        dest="fcd_command", metavar="<fcd command>", required=True, parser_class=CheckedParser
+    )
 
     data = argparse.ArgumentParser(add_help=False)
     source = data.add_mutually_exclusive_group(required=True)
@@ -28,13 +31,14 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
         "--bids", type=Path, help="BIDS folder of the Bonn FCD II dataset (sub-*/anat/*T1w, *FLAIR, *roi*)"
     )
     source.add_argument("--csv", type=Path, help="CSV with columns subject,t1,flair,lesion")
-    source.add_argument("--synthetic", type=int, metavar="N", help="N synthetic lesion subjects on the MNI template")
-    data.add_argument(
-        "--synthetic-spacing", type=float, default=2.0, help="voxel size (mm) of synthetic subjects (default 2)"
-    )
+    source.add_argument("--synthetic", type=Number(int, minimum=1, maximum=500), metavar="N",
+                        help="N synthetic lesion subjects on the MNI template, split 59/12/14 (with 3 or more, "
+                        "at least one validation and one test subject)")  # fmt: skip
+    data.add_argument("--synthetic-spacing", type=Number(float, minimum=1, maximum=4), default=2.0, metavar="MM",
+                      help="voxel size (mm) of synthetic subjects (default 2)")  # fmt: skip
     _preprocessing_options(data)
     data.add_argument("--cache", type=Path, default=None, help="folder caching preprocessed subjects")
-    data.add_argument("--seed", type=int, default=0, help="seed of the 59/12/14 split and of training (default 0)")
+    data.add_argument("--seed", type=SEED, default=0, help="seed of the 59/12/14 split and of training (default 0)")
 
     train = commands.add_parser(
         "train", parents=[common_parser(), data], help="train MS-DSA-Net (resumes from OUT/last.pt)"
@@ -45,13 +49,13 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
         "tv_weight": ("--tv-weight", "weight of the TV term"),
         "max_epochs": ("--epochs", "maximum epochs"),
         "patience": ("--patience", "early-stopping patience in epochs"),
-        "patch_size": ("--patch-size", "cubic patch edge, multiple of 32"),
+        "patch_size": ("--patch-size", "cubic patch edge in voxels"),
         "feature_size": ("--feature-size", "channels of the first stage"),
         "learning_rate": ("--learning-rate", "peak learning rate"),
         "warmup_epochs": ("--warmup-epochs", "linear warm-up epochs (a third of the run when not shorter than it)"),
     })  # fmt: skip
     train.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
-    train.add_argument("--workers", type=int, default=0, metavar="N",
+    train.add_argument("--workers", type=AT_LEAST_ZERO, default=0, metavar="N",
                        help="data-loader processes preparing the patches (default 0); results do not depend on N")  # fmt: skip
     train.set_defaults(handler=_train)
 
@@ -86,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     post = commands.add_parser("postprocess", parents=[common_parser()], help="post-process a probability map or mask")
     post.add_argument("image", type=Path, help="probability map or binary mask")
     post.add_argument("--out", type=Path, required=True)
-    post.add_argument("--threshold", type=float, default=0.5)
+    post.add_argument("--threshold", type=THRESHOLD, default=0.5, help="probability threshold (default 0.5)")
     _postprocess_options(post, default=True)
     post.set_defaults(handler=_postprocess)
 
@@ -118,8 +122,12 @@ def _preprocessing_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _inference_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threshold", type=float, default=None, help="FCD probability threshold (default: preset's)")
-    parser.add_argument("--overlap", type=float, default=None, help="sliding-window overlap (default: preset's)")
+    parser.add_argument(
+        "--threshold", type=THRESHOLD, default=None, help="FCD probability threshold (default: preset's)"
+    )
+    # Above 0.9 the windows multiply (a step of one voxel at 0.99): the run would not end.
+    parser.add_argument("--overlap", type=Number(float, minimum=0, maximum=0.9), default=None,
+                        help="sliding-window overlap, as a share of the window (default: preset's)")  # fmt: skip
     parser.add_argument(
         "--blend", choices=("gaussian", "constant"), default=None, help="window blending (default: preset's)"
     )
@@ -134,9 +142,11 @@ def _postprocess_options(parser: argparse.ArgumentParser, default: bool | None =
         + (" (default: on)" if default else " (default: the preset's choice)"),
     )
     parser.add_argument(
-        "--min-cluster", type=int, default=50, help="drop clusters smaller than this many voxels (default 50)"
+        "--min-cluster", type=AT_LEAST_ZERO, default=50, help="drop clusters smaller than this many voxels (default 50)"
     )
-    parser.add_argument("--fill-size", type=int, default=5, help="hole filling window edge in voxels (default 5)")
+    # The window is a cube: 15 voxels already close gaps of 15 mm at 1 mm, wider than any FCD.
+    parser.add_argument("--fill-size", type=Number(int, minimum=0, maximum=15), default=5,
+                        help="hole filling window edge in voxels; 0: no filling (default 5)")  # fmt: skip
 
 
 def _preset(arguments: argparse.Namespace):
@@ -207,8 +217,9 @@ def _train(arguments: argparse.Namespace) -> int:
         show_bar=not arguments.quiet,
         workers=arguments.workers,
     )
+    best = require_best_checkpoint(result)
     last = result.history[-1] if result.history else {}
-    print(f"best checkpoint: {result.best_checkpoint}")
+    print(f"best checkpoint: {best}")
     if last:
         print(
             f"last epoch {last['epoch']}: train loss {last['train_loss']:.4f}, validation loss {last['validation_loss']:.4f}"

@@ -5,35 +5,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import InputError
+from ..validation import AT_LEAST_ONE, AT_LEAST_ZERO, LEARNING_RATE, NOT_NEGATIVE, SEED, Number, check_fields, ranged
 
 
 @dataclass
 class FCDTrainingConfig:
     """The paper's recipe (patches of 128, AdamW 1e-4, warm-up then cosine, Dice + TV)."""
 
-    patch_size: int = 128
-    feature_size: int = 16
+    # MS-DSA-Net pools five times and its deepest scale needs more than one voxel (fcd.model).
+    patch_size: int = ranged(128, Number(int, minimum=64, maximum=256, multiple_of=32))
+    # Divisible by the 4 attention heads.
+    feature_size: int = ranged(16, Number(int, minimum=8, maximum=128, multiple_of=4))
     loss: str = "dice_tv"
-    tv_weight: float = 0.1
-    max_epochs: int = 300
-    learning_rate: float = 1e-4
-    final_learning_rate: float = 1e-6
-    warmup_epochs: int = 10
-    warmup_start_factor: float = 0.1
-    weight_decay: float = 1e-2
-    patience: int | None = 25  # epochs without a lower validation loss before stopping (None: never)
-    patches_per_subject: int = 4
-    seed: int = 0
+    tv_weight: float = ranged(0.1, NOT_NEGATIVE)
+    max_epochs: int = ranged(300, AT_LEAST_ONE)
+    learning_rate: float = ranged(1e-4, LEARNING_RATE)
+    final_learning_rate: float = ranged(1e-6, Number(float, minimum=0, maximum=1))
+    warmup_epochs: int = ranged(10, AT_LEAST_ZERO)
+    warmup_start_factor: float = ranged(0.1, Number(float, above=0, maximum=1))
+    weight_decay: float = ranged(1e-2, NOT_NEGATIVE)
+    # Epochs without a lower validation loss before stopping (None: never).
+    patience: int | None = ranged(25, AT_LEAST_ONE)
+    patches_per_subject: int = ranged(4, AT_LEAST_ONE)
+    seed: int = ranged(0, SEED)
     amp: bool = True  # used on CUDA only
     channels_last: bool = True  # used on CUDA only
-    dropout: float = 0.1
+    dropout: float = ranged(0.1, Number(float, minimum=0, below=1))
     # Training starts p(FCD) here rather than at 0.5 (epilepsy_suite.initialisation).
-    foreground_prior: float | None = 0.01
+    foreground_prior: float | None = ranged(0.01, Number(float, above=0, below=1))
 
     def __post_init__(self) -> None:
-        if self.max_epochs < 1 or self.patch_size < 1 or self.patches_per_subject < 1:
-            raise InputError("training configuration", "epochs, patch size and patches per subject must be >= 1")
+        check_fields(self)
         if self.warmup_epochs >= self.max_epochs:
             # A short run would never leave its warm-up: warm up over its first third instead.
             self.warmup_epochs = max(self.max_epochs // 3, 1)

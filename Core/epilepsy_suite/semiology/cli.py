@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
+from ..validation import AT_LEAST_ONE, CheckedParser, Text, parsed_by
 
 DATABASE_HELP = (
     "Semio2Brain database folder (xlsx + companion files); remembered for later commands "
@@ -17,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     from ..cli import common_parser
 
     parser = subparsers.add_parser(name, help=summary, description=summary)
-    commands = parser.add_subparsers(dest="semiology_command", metavar="<subcommand>", required=True)
+    commands = parser.add_subparsers(
+        dest="semiology_command", metavar="<subcommand>", required=True, parser_class=CheckedParser
+    )
 
     def leaf(command: str, text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(command, parents=[common_parser()], help=text, description=text)
@@ -28,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     terms.set_defaults(handler=_terms)
 
     match = leaf("match", "suggest pre-defined terms for free text, best first (e.g. 'butterflies')")
-    match.add_argument("text", help="the user's words (at least 3 characters)")
-    match.add_argument("--limit", type=int, default=10, help="at most this many suggestions (default 10)")
+    match.add_argument("text", type=Text(3), help="the user's words")
+    match.add_argument("--limit", type=AT_LEAST_ONE, default=10, help="at most this many suggestions (default 10)")
     match.set_defaults(handler=_match)
 
     query = leaf(
@@ -65,7 +68,10 @@ def _query_arguments(parser: argparse.ArgumentParser) -> None:
         "and spacing; other text is queried as free text (a regular expression, with a warning saying so)",
     )
     parser.add_argument(
-        "--dominant", default="none", help="dominant hemisphere: left, right or none/unknown (default none)"
+        "--dominant",
+        type=parsed_by(_dominant_side, "side"),
+        default="none",
+        help="dominant hemisphere: left, right or none/unknown (default none)",
     )
     group = parser.add_argument_group("literature filters (defaults = the published tool's GUI defaults)")
     group.add_argument("--include-et", action="store_true", help="include epilepsy-topology (ET) studies")
@@ -85,6 +91,12 @@ def _query_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--no-normalise", action="store_true", help="do not normalise regions to Localising")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the query cache")
+
+
+def _dominant_side(text: str) -> str:
+    from .terms import Side
+
+    return Side.parse(text, "dominant hemisphere").value
 
 
 def _engine(arguments: argparse.Namespace):

@@ -10,6 +10,16 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..options import add_config_options, config_from_arguments
+from ..validation import (
+    AT_LEAST_ONE,
+    SEED,
+    CheckedParser,
+    Number,
+    OrderedPair,
+    built_by,
+    require_best_checkpoint,
+    video_encoder,
+)
 from .config import GesturesTrainingConfig
 from .models import AGGREGATORS
 
@@ -21,14 +31,24 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     from .extractors import EXTRACTORS
 
     parser = subparsers.add_parser(name, help=summary, description=summary)
-    commands = parser.add_subparsers(dest="video_command", metavar="<video command>", required=True)
+    commands = parser.add_subparsers(
+        dest="video_command", metavar="<video command>", required=True, parser_class=CheckedParser
+    )
+    fraction = Number(float, minimum=0, maximum=1)
+    montage_action = built_by(_montage_layout, "the inset inside the frame")
 
     montage = argparse.ArgumentParser(add_help=False)
-    montage.add_argument("--montage", type=float, nargs=4, metavar=("LEFT", "TOP", "WIDTH", "HEIGHT"),
+    montage.add_argument("--montage", type=fraction, nargs=4, action=montage_action,
+                         metavar=("LEFT", "TOP", "WIDTH", "HEIGHT"),
                          help="the recording is a two-camera montage; the inset view's rectangle as fractions of the "
                          "frame (the thesis' recordings: 0 0 0.4167 0.4167)")  # fmt: skip
-    montage.add_argument("--fps", type=float, default=15.0, help="preprocessed frame rate (15)")
-    montage.add_argument("--size", type=int, nargs=2, default=(320, 180), metavar=("W", "H"))
+    # A rate above the recording's repeats frames: 120 Hz is beyond any video-telemetry camera.
+    montage.add_argument("--fps", type=Number(float, minimum=1, maximum=120), default=15.0,
+                         help="preprocessed frame rate in Hz (default 15)")  # fmt: skip
+    # Even sides for 4:2:0 video; 4096 is a 4K frame.
+    montage.add_argument("--size", type=Number(int, minimum=16, maximum=4096, multiple_of=2), nargs=2,
+                         default=(320, 180), metavar=("W", "H"), help="preprocessed frame size in pixels "
+                         "(default 320 180)")  # fmt: skip
 
     extraction = argparse.ArgumentParser(add_help=False)
     extraction.add_argument("--extractor", choices=sorted(EXTRACTORS),
@@ -36,23 +56,28 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
                             "r2plus1d_34_32), else r2plus1d_34_8")  # fmt: skip
     extraction.add_argument("--weights", type=Path, help="extractor weights file (e.g. the published IG-65M "
                             "R(2+1)D-34 checkpoint); without it a random network, for testing only")  # fmt: skip
-    extraction.add_argument("--side", type=int, help="extractor input side in pixels (default 112)")
-    extraction.add_argument("--stride", type=int, default=8, help="sliding-window step in frames (8)")
+    extraction.add_argument("--side", type=Number(int, minimum=16, maximum=512),
+                            help="extractor input side in pixels (default 112)")  # fmt: skip
+    extraction.add_argument("--stride", type=AT_LEAST_ONE, default=8, help="sliding-window step in frames (default 8)")
     extraction.add_argument("--cache", type=Path, help="feature cache folder (required with --annotations)")
 
     synthesize = commands.add_parser("synthesize", parents=[common_parser()],
                                      help="render synthetic seizure videos and their annotations.csv")  # fmt: skip
     synthesize.add_argument("out", type=Path)
-    synthesize.add_argument("--count", type=int, default=40)
-    synthesize.add_argument("--durations", type=float, nargs=2, default=(16, 40), metavar=("MIN", "MAX"))
-    synthesize.add_argument("--seed", type=int, default=0)
+    synthesize.add_argument("--count", type=Number(int, minimum=2, maximum=10000), default=40,
+                            help="videos; two per patient (default 40)")  # fmt: skip
+    synthesize.add_argument("--durations", type=Number(float, minimum=1, maximum=3600), nargs=2,
+                            action=OrderedPair, default=(16, 40), metavar=("MIN", "MAX"),
+                            help="range of the seizures' durations in seconds (default 16 40)")  # fmt: skip
+    synthesize.add_argument("--seed", type=SEED, default=0, help="(default 0)")
     synthesize.set_defaults(handler=_synthesize)
 
     preprocess = commands.add_parser("preprocess", parents=[common_parser(), montage],
                                      help="split montage views, resample to 15 fps and 320x180, one file per view")  # fmt: skip
     preprocess.add_argument("videos", type=Path, nargs="+")
     preprocess.add_argument("--out", type=Path, required=True)
-    preprocess.add_argument("--codec", default="libx264", help="libx264 (default) or libx265 (HEVC, as the thesis)")
+    preprocess.add_argument("--codec", type=video_encoder, default="libx264",
+                            help="video encoder: libx264, or libx265 (HEVC) as the thesis (default libx264)")  # fmt: skip
     preprocess.set_defaults(handler=_preprocess)
 
     features = commands.add_parser("features", parents=[common_parser(), montage, extraction],
@@ -82,7 +107,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
 
     evaluate = commands.add_parser("evaluate", parents=[common_parser(), montage, extraction, training],
                                    help="stratified k-fold cross-validation: accuracy, F1, PR-AUC, curves")  # fmt: skip
-    evaluate.add_argument("--folds", type=int, default=10)
+    evaluate.add_argument("--folds", type=Number(int, minimum=2), default=10,
+                          help="cross-validation folds (default 10)")  # fmt: skip
     _add_training_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
@@ -90,7 +116,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
                                   help="probability over time of generalisation and the seizure-level verdict")  # fmt: skip
     predict.add_argument("video", type=Path)
     predict.add_argument("--second-view", type=Path, help="the other camera's file")
-    predict.add_argument("--montage", type=float, nargs=4, metavar=("LEFT", "TOP", "WIDTH", "HEIGHT"),
+    predict.add_argument("--montage", type=fraction, nargs=4, action=montage_action,
+                         metavar=("LEFT", "TOP", "WIDTH", "HEIGHT"),
                          help="VIDEO is a montage: also classify its inset view")  # fmt: skip
     predict.add_argument("--model", type=Path, required=True,
                          help="checkpoint from `video train`, or a GESTURES authors' Lightning checkpoint")  # fmt: skip
@@ -105,10 +132,11 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     predict.set_defaults(handler=_predict)
 
 
-def _layout(arguments: argparse.Namespace):
+def _montage_layout(*fractions: float):
+    """The ``--montage`` rectangle, refused (ValueError) when it does not fit in the frame."""
     from .preprocessing import MontageLayout
 
-    return MontageLayout(*arguments.montage) if arguments.montage else None
+    return MontageLayout(*fractions)
 
 
 def _settings(arguments: argparse.Namespace):
@@ -134,7 +162,7 @@ def _extractor(arguments: argparse.Namespace):
 def _synthesize(arguments: argparse.Namespace) -> int:
     from .synthetic import make_synthetic_dataset
 
-    annotations = make_synthetic_dataset(arguments.out, arguments.count, arguments.seed, tuple(arguments.durations),
+    annotations = make_synthetic_dataset(arguments.out, arguments.count, arguments.seed, arguments.durations,
                                          show_bar=not arguments.quiet)  # fmt: skip
     print(f"wrote {len(annotations)} videos and {arguments.out / 'annotations.csv'}")
     return 0
@@ -144,7 +172,7 @@ def _preprocess(arguments: argparse.Namespace) -> int:
     from .preprocessing import preprocess_video
 
     for video in arguments.videos:
-        written = preprocess_video(video, arguments.out, _layout(arguments), _settings(arguments), arguments.codec,
+        written = preprocess_video(video, arguments.out, arguments.montage, _settings(arguments), arguments.codec,
                                    show_bar=not arguments.quiet)  # fmt: skip
         print("wrote " + ", ".join(str(path) for path in written))
     return 0
@@ -154,14 +182,19 @@ def _items(arguments: argparse.Namespace, annotations_path: Path, extractor):
     from .annotations import read_annotations
     from .dataset import dataset_features
 
-    if arguments.cache is None:
-        raise InputError("video command line", "--cache (feature cache folder) is required with --annotations")
     annotations = read_annotations(annotations_path)
-    return dataset_features(annotations, extractor, arguments.cache, _layout(arguments), _settings(arguments),
+    return dataset_features(annotations, extractor, arguments.cache, arguments.montage, _settings(arguments),
                             arguments.stride, show_bar=not arguments.quiet)  # fmt: skip
 
 
+def _require_cache(arguments: argparse.Namespace) -> None:
+    """Videos need a feature cache: refused before the extractor is even built."""
+    if arguments.cache is None:
+        raise InputError("video command line", "--cache (feature cache folder) is required with --annotations")
+
+
 def _features(arguments: argparse.Namespace) -> int:
+    _require_cache(arguments)
     extractor = _extractor(arguments)
     items = _items(arguments, arguments.annotations, extractor)
     print(f"{sum(len(item) for item in items)} snippets of {len(items)} video views cached in {arguments.cache}")
@@ -204,10 +237,11 @@ def _training_data(arguments: argparse.Namespace) -> tuple[list, list, dict]:
         metadata = {**LIGHTNING_METADATA, "source": f"GESTURES features data set {arguments.gestures_features}",
                     "stride": 8, "settings": asdict(_settings(arguments))}  # fmt: skip
         return items, [], metadata
+    _require_cache(arguments)
     extractor = _extractor(arguments)
     training = _items(arguments, arguments.annotations, extractor)
     validation = _items(arguments, arguments.validation, extractor) if getattr(arguments, "validation", None) else []
-    return training, validation, feature_metadata(extractor, _settings(arguments), arguments.stride, _layout(arguments))
+    return training, validation, feature_metadata(extractor, _settings(arguments), arguments.stride, arguments.montage)
 
 
 def _train(arguments: argparse.Namespace) -> int:
@@ -216,7 +250,7 @@ def _train(arguments: argparse.Namespace) -> int:
     training, validation, metadata = _training_data(arguments)
     result = train_gestures(training, validation, arguments.out, _config(arguments), arguments.device,
                             resume=not arguments.no_resume, metadata=metadata, show_bar=not arguments.quiet)  # fmt: skip
-    print(f"best checkpoint: {result.best_checkpoint} (epoch {result.best_epoch + 1})")
+    print(f"best checkpoint: {require_best_checkpoint(result)} (epoch {result.best_epoch + 1})")
     return 0
 
 
@@ -246,13 +280,8 @@ def _predict(arguments: argparse.Namespace) -> int:
         raise InputError(arguments.model, "the checkpoint does not say which feature extractor it was trained on")
     weights = None if arguments.random_extractor else arguments.extractor
     extractor = load_extractor(metadata["extractor"], weights, device, side=metadata.get("side"), model=arguments.model)
-    layout = None
-    if arguments.montage:
-        from .preprocessing import MontageLayout
-
-        layout = MontageLayout(*arguments.montage)
-    prediction = predict_seizure(arguments.video, arguments.model, extractor, arguments.second_view, layout, device,
-                                 arguments.cache, show_bar=not arguments.quiet)  # fmt: skip
+    prediction = predict_seizure(arguments.video, arguments.model, extractor, arguments.second_view, arguments.montage,
+                                 device, arguments.cache, show_bar=not arguments.quiet)  # fmt: skip
     print(prediction.summary)
     if arguments.csv:
         write_curve_csv(prediction, arguments.csv)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import InputError
+from ..validation import AT_LEAST_ONE, LEARNING_RATE, NOT_NEGATIVE, SEED, Number, check_fields, ranged
 from .models import AGGREGATORS
 
 
@@ -13,26 +14,22 @@ from .models import AGGREGATORS
 class GesturesTrainingConfig:
     """Defaults: the thesis' best seizure-level setting (16 segments, gamma 2, BLSTM of 64 units)."""
 
-    segments: int = 16
-    gamma: float = 2.0
+    segments: int = ranged(16, Number(int, minimum=1, maximum=1024))
+    gamma: float = ranged(2.0, Number(float, above=0))
     aggregator: str = "blstm"
-    hidden: int = 64
-    max_epochs: int = 100
-    patience: int | None = None  # epochs without a lower validation loss before stopping (None: never)
-    learning_rate: float = 1e-2  # seizure classifier (thesis 2.3.2)
-    snippet_learning_rate: float = 1e-3  # snippet classifier (thesis 2.3.1)
-    weight_decay: float = 1e-2
-    videos_per_batch: int = 64
-    snippet_batch: int = 1024
-    seed: int = 0
+    hidden: int = ranged(64, Number(int, minimum=1, maximum=4096))
+    max_epochs: int = ranged(100, AT_LEAST_ONE)
+    # Epochs without a lower validation loss before stopping (None: never).
+    patience: int | None = ranged(None, AT_LEAST_ONE)
+    learning_rate: float = ranged(1e-2, LEARNING_RATE)  # seizure classifier (thesis 2.3.2)
+    snippet_learning_rate: float = ranged(1e-3, LEARNING_RATE)  # snippet classifier (thesis 2.3.1)
+    weight_decay: float = ranged(1e-2, NOT_NEGATIVE)
+    videos_per_batch: int = ranged(64, AT_LEAST_ONE)
+    snippet_batch: int = ranged(1024, AT_LEAST_ONE)
+    seed: int = ranged(0, SEED)
     standardise: bool = True  # False: features as they are (the GESTURES authors' training)
 
     def __post_init__(self) -> None:
         if self.aggregator not in AGGREGATORS:
             raise InputError("training configuration", f"unknown aggregator {self.aggregator!r}")
-        if min(self.segments, self.max_epochs, self.videos_per_batch, self.snippet_batch, self.hidden) < 1:
-            raise InputError(
-                "training configuration", "segments, max_epochs, batch sizes and hidden units must be >= 1"
-            )
-        if not self.gamma > 0:
-            raise InputError("training configuration", f"gamma must be positive, not {self.gamma}")
+        check_fields(self)
