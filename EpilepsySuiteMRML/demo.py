@@ -18,6 +18,7 @@ from pathlib import Path
 
 import SimpleITK as sitk
 from epilepsy_suite.data import LabelTable, mni_template, neuromorphometrics_labels, neuromorphometrics_parcellation
+from epilepsy_suite.errors import InputError
 
 from .rendering import screenshot_3d, screenshot_slice
 from .report import SummaryPage
@@ -150,15 +151,12 @@ def main(arguments: argparse.Namespace) -> int:
     database = arguments.semiology_database
     if database is None and DEFAULT_SEMIOLOGY_DATABASE.is_dir():
         database = DEFAULT_SEMIOLOGY_DATABASE
-    context = build_base(out_dir, arguments.device, database)
-    context.models_dir = getattr(arguments, "models", None)
     modules = tuple(arguments.only) if arguments.only else MODULE_STEPS
     unknown = sorted(set(modules) - set(MODULE_STEPS))
-    if unknown:
-        print(
-            f"error: unknown demo step(s) {', '.join(unknown)}; choose from {', '.join(MODULE_STEPS)}", file=sys.stderr
-        )
-        return 2
+    if unknown:  # before anything is written
+        raise InputError("--only", f"unknown demo step(s) {', '.join(unknown)}; choose from {', '.join(MODULE_STEPS)}")
+    context = build_base(out_dir, arguments.device, database)
+    context.models_dir = getattr(arguments, "models", None)
     failed = run_module_steps(context, modules)
     scene_path = save_scene_bundle(context.scene, out_dir / "EpilepsySuiteDemo.mrb")
     timing = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in context.timings.items())

@@ -10,14 +10,22 @@ The same file runs inside 3D Slicer: ``Slicer --python-script Core/epilepsy_suit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from .device import DEVICE_CHOICES, resolve_device
 from .errors import CancelledError, InputError
+from .io.atomic import publication
+from .io.outputs import Output, check_outputs
+
+#: exit statuses: bad input or an output that could not be written; Ctrl-C; SIGTERM; closed stdout
+EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 2, 130, 143, 141
 
 METHOD_COMMANDS = {
     "fcd": "focal cortical dysplasia segmentation (MS-DSA-Net): train, evaluate, predict, postprocess",
@@ -81,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of published weights (resseg's self_semi_*.pth) to use instead of the demo's own trained "
         "models; trained models are otherwise kept in OUT/model-cache and reused while code and settings match",
     )
-    demo.set_defaults(handler=_run_demo)
+    demo.set_defaults(handler=_run_demo, outputs={"out": "folder"})
     return parser
 
 
@@ -106,18 +114,80 @@ def configure_logging(quiet: bool = False) -> None:
     )
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the work stops and every temporary file is removed."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def declared_outputs(arguments: argparse.Namespace) -> list[Output]:
+    """The outputs a subcommand declared with ``set_defaults(outputs={dest: kind | (kind, label)})``
+    that the user gave."""
+    outputs = []
+    for dest, spec in (getattr(arguments, "outputs", None) or {}).items():
+        kind, label = spec if isinstance(spec, tuple) else (spec, "--" + dest.replace("_", "-"))
+        value = getattr(arguments, dest, None)
+        if value is not None:
+            outputs.append(Output(Path(value), kind, label))
+    return outputs
+
+
+def given_paths(arguments: argparse.Namespace) -> list[Path]:
+    """Every path among the arguments that is not a declared output: the command's inputs."""
+    outputs = getattr(arguments, "outputs", None) or {}
+    paths = []
+    for dest, value in vars(arguments).items():
+        if dest in outputs:
+            continue
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, Path):
+                paths.append(item)
+    return paths
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[None]:
+    previous = signal.signal(signal.SIGTERM, _terminate) if hasattr(signal, "SIGTERM") else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (see the ``EXIT_*`` constants)."""
+    try:
+        with _signals():
+            return _main(argv)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    except (CancelledError, KeyboardInterrupt):
+        print("cancelled", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (``| head``): say nothing more and stop writing there.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     configure_logging(getattr(arguments, "quiet", False))
     handler: Handler = arguments.handler
-    try:
-        if hasattr(arguments, "device"):
-            arguments.device = resolve_device(arguments.device)  # once, for every command
-        return int(handler(arguments) or 0)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (CancelledError, KeyboardInterrupt):
-        print("cancelled", file=sys.stderr)
-        return 130
+    outputs = declared_outputs(arguments)
+    check_outputs(outputs, given_paths(arguments))
+    if hasattr(arguments, "device"):
+        arguments.device = resolve_device(arguments.device)  # once, for every command
+    with publication([output.path for output in outputs if output.deferred]):
+        status = int(handler(arguments) or 0)
+        sys.stdout.flush()
+    return status

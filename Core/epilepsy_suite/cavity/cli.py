@@ -39,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
                           "smaller where the shape is clipped by the resectable hemisphere")  # fmt: skip
     simulate.add_argument("--shape", choices=("noisy", "ellipsoid", "cuboid"), default="noisy")
     simulate.add_argument("--seed", type=SEED, default=None, help="makes the simulation reproducible")
-    simulate.set_defaults(handler=_simulate)
+    simulate.set_defaults(
+        handler=_simulate, outputs={"out_image": ("image", "OUT_IMAGE"), "out_label": ("image", "OUT_LABEL")}
+    )
 
     train = commands.add_parser(
         "train", parents=[common_parser()],
@@ -59,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
                           {"nargs": "*", "choices": AUGMENTATION_FAMILIES}),
     })  # fmt: skip
     train.add_argument("--whole-images", action="store_true", help="train on whole images instead of --crop")
-    train.set_defaults(handler=_train)
+    train.set_defaults(handler=_train, outputs={"out": "folder"})
 
     finetune = commands.add_parser(
         "finetune", parents=[common_parser()],
@@ -69,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     finetune.add_argument("--model", type=Path, required=True, help="simulation-trained checkpoint")
     finetune.add_argument("--folds", type=Number(int, minimum=2), default=5, help="cross-validation folds (default 5)")
     _add_training_options(finetune, CavityTrainingConfig.finetuning())
-    finetune.set_defaults(handler=_finetune)
+    finetune.set_defaults(handler=_finetune, outputs={"out": "folder"})
 
     predict = commands.add_parser("predict", parents=[common_parser()], help="segment the cavity of a postoperative T1")
     predict.add_argument("image", type=Path, help="postoperative T1")
@@ -86,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     predict.add_argument("--parcellation", type=Path, help="preoperative parcellation on the same grid: "
                          "print the resected structures")  # fmt: skip
     predict.add_argument("--threshold", type=THRESHOLD, default=0.5, help="cavity probability threshold (default 0.5)")
-    predict.set_defaults(handler=_predict)
+    predict.set_defaults(handler=_predict, outputs={"out": "image", "probability": "image", "uncertainty": "image"})
 
     evaluate = commands.add_parser("evaluate", parents=[common_parser()], help="Dice, volume difference and HD95")
     evaluate.add_argument("--model", type=Path, required=True)
@@ -100,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
                           help="seed of the first --simulated case; training draws other seeds (default 1000)")  # fmt: skip
     evaluate.add_argument("--out", type=Path, required=True, help="per-image CSV; the median (IQR) is printed")
     _add_prediction_options(evaluate)
-    evaluate.set_defaults(handler=_evaluate)
+    evaluate.set_defaults(handler=_evaluate, outputs={"out": "table"})
 
 
 def _add_prediction_options(parser: argparse.ArgumentParser) -> None:
@@ -217,12 +219,12 @@ def _predict(arguments: argparse.Namespace) -> int:
     device = arguments.device
     model, payload = load_cavity_model(arguments.model, device)
     landmarks = payload["landmarks"]
-    image = read_image(arguments.image, what="postoperative T1")
+    image = read_image(arguments.image, what="postoperative T1", varying=True)
     parcellation = None
     if arguments.parcellation:  # checked before the long part, so a bad file costs no prediction
         parcellation = read_label_map(arguments.parcellation, what="parcellation")
         check_same_grid(image, parcellation, str(arguments.image), str(arguments.parcellation))
-        parcellation = as_neuromorphometrics(parcellation)  # GIF labels named with the NMM table
+        parcellation = as_neuromorphometrics(parcellation, arguments.parcellation)  # GIF named with the NMM table
     grid = template_grid(image) if arguments.register else NetworkGrid()
     prediction = predict_cavity(
         model, image, landmarks, device, threshold=arguments.threshold, grid=grid, **_prediction_settings(arguments)

@@ -27,12 +27,14 @@ def make_subject(
 ) -> tio.Subject:
     """A TorchIO subject: T1 ``image``, Neuromorphometrics ``parcellation`` (GIF is converted), ``label``."""
     if not isinstance(image, sitk.Image):
-        image = read_image(image, what="T1")
+        image = read_image(image, what="T1", varying=True)
     images: dict[str, tio.Image] = {"image": _as_torchio(image, np.float32)}
     if parcellation is not None:
+        source = None
         if not isinstance(parcellation, sitk.Image):
+            source = parcellation
             parcellation = read_label_map(parcellation, what="parcellation")
-        parcellation = as_neuromorphometrics(parcellation)
+        parcellation = as_neuromorphometrics(parcellation, source)
         images["parcellation"] = _as_torchio(parcellation, np.int16, label=True)
     if label is not None:
         if not isinstance(label, sitk.Image):

@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.text import open_text, read_text
 
 NMM_CSF = 46
+GIF_WITHOUT_NMM = NMM_CSF + 1  # GIF 47, the posterior 3rd ventricle: no Neuromorphometrics counterpart
 
 
 class Hemisphere(enum.StrEnum):
@@ -175,7 +177,7 @@ class LabelTable:
         path = Path(path)
         if not path.is_file():
             raise InputError(path, "label table file not found")
-        with path.open(newline="") as handle:
+        with open_text(path) as handle:
             rows = list(csv.DictReader(handle))
         if not rows or not {"index", "name"} <= set(rows[0]):
             raise InputError(path, "label table needs the columns 'index' and 'name'")
@@ -188,7 +190,7 @@ class LabelTable:
         if not path.is_file():
             raise InputError(path, "label table file not found")
         labels = []
-        for line_number, line in enumerate(path.read_text().splitlines(), start=1):
+        for line_number, line in enumerate(read_text(path).splitlines(), start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             parts = line.split()
@@ -225,3 +227,38 @@ def convert_label_array(labels: np.ndarray, to: str) -> np.ndarray:
     unmatched = NMM_CSF if to == "gif" else NMM_CSF + 1
     converted[labels == unmatched] = 0
     return converted.astype(np.int16)
+
+
+#: share of the labelled voxels that may carry labels the expected table lacks (a parcellation
+#: from a newer atlas version may add a few small structures)
+UNKNOWN_LABEL_TOLERANCE = 0.05
+FREESURFER_CORTEX_LABELS = 1000  # aparc+aseg numbers its cortical parcels from 1000 and 2000
+
+
+def check_parcellation(
+    labels: np.ndarray, known: Iterable[int], source: str | os.PathLike[str], table: str = "the expected atlas"
+) -> None:
+    """Refuse a label image that is not a parcellation of ``table``: every voxel 0 (an empty or
+    blank volume), or more than :data:`UNKNOWN_LABEL_TOLERANCE` of its labelled voxels carrying
+    labels the table lacks (a T1 given by mistake, a FreeSurfer aparc+aseg where GIF or
+    Neuromorphometrics is expected, whose numbers would silently name other structures).
+
+    Raises:
+        InputError: naming ``source``, the share of unknown voxels and a few unknown labels.
+    """
+    values, counts = np.unique(np.asarray(labels)[np.asarray(labels) > 0], return_counts=True)
+    if values.size == 0:
+        raise InputError(source, "the parcellation has no labels (every voxel is 0)")
+    unknown = ~np.isin(values, np.fromiter(known, dtype=np.int64))
+    share = counts[unknown].sum() / counts.sum()
+    if share <= UNKNOWN_LABEL_TOLERANCE:
+        return
+    examples = ", ".join(str(int(value)) for value in values[unknown][:5])
+    hint = ""
+    if (values >= FREESURFER_CORTEX_LABELS).any():
+        hint = "; it looks like a FreeSurfer aparc+aseg, which is not supported: use GIF or Neuromorphometrics labels"
+    elif values.size > 300:  # atlases have up to ~210 labels; a scan has hundreds of grey levels
+        hint = f"; with {values.size} distinct values it looks like an intensity image, not labels"
+    raise InputError(
+        source, f"{share:.0%} of the labelled voxels carry labels that {table} does not have ({examples}...){hint}"
+    )

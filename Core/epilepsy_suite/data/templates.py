@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from pathlib import Path
 
 import SimpleITK as sitk
 
 from ..errors import InputError
-from .labels import LabelTable, convert_label_array
+from .labels import GIF_WITHOUT_NMM, LabelTable, check_parcellation, convert_label_array, nmm_to_gif
 
 
 def _package_file(package: str, *parts: str) -> Path:
@@ -143,9 +144,20 @@ def resample_labels_like(labels: sitk.Image, reference: sitk.Image) -> sitk.Imag
 NMM_HIGHEST_LABEL = 207  # a larger label can only be GIF numbering
 
 
-def as_neuromorphometrics(parcellation: sitk.Image) -> sitk.Image:
-    """The parcellation in Neuromorphometrics numbering: GIF label maps are converted, others kept."""
+def as_neuromorphometrics(parcellation: sitk.Image, source: str | os.PathLike[str] | None = None) -> sitk.Image:
+    """The parcellation in Neuromorphometrics numbering: GIF label maps are converted, others kept.
+
+    With ``source`` (the file it came from) the result is checked to be one
+    (:func:`~epilepsy_suite.data.labels.check_parcellation`).
+
+    Raises:
+        InputError: naming ``source``: no labels, or labels neither atlas has.
+    """
     array = sitk.GetArrayViewFromImage(parcellation)
+    if source is not None:
+        nmm = neuromorphometrics_labels().numbers
+        known = {*nmm, *(nmm_to_gif(number) for number in nmm), GIF_WITHOUT_NMM}
+        check_parcellation(array, {number for number in known if number}, source, "Neuromorphometrics or GIF")
     if array.size == 0 or array.max() <= NMM_HIGHEST_LABEL:
         return parcellation
     converted = sitk.GetImageFromArray(convert_label_array(array, to="nmm"))

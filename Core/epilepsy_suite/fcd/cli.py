@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     train.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
     train.add_argument("--workers", type=AT_LEAST_ZERO, default=0, metavar="N",
                        help="data-loader processes preparing the patches (default 0); results do not depend on N")  # fmt: skip
-    train.set_defaults(handler=_train)
+    train.set_defaults(handler=_train, outputs={"out": "folder"})
 
     evaluate = commands.add_parser(
         "evaluate", parents=[common_parser(), data], help="metrics on the test split (Table 1 layout)"
@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     )
     _inference_options(evaluate)
     evaluate.add_argument("--method", default="MS-DSA-Net", help="method name in the report")
-    evaluate.set_defaults(handler=_evaluate)
+    evaluate.set_defaults(handler=_evaluate, outputs={"out": "prefix"})
 
     predict = commands.add_parser(
         "predict", parents=[common_parser()], help="FCD probability and mask for one T1 + FLAIR"
@@ -85,14 +85,14 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     _preprocessing_options(predict)
     _inference_options(predict)
     _postprocess_options(predict)
-    predict.set_defaults(handler=_predict)
+    predict.set_defaults(handler=_predict, outputs={"out": "image", "probability": "image"})
 
     post = commands.add_parser("postprocess", parents=[common_parser()], help="post-process a probability map or mask")
     post.add_argument("image", type=Path, help="probability map or binary mask")
     post.add_argument("--out", type=Path, required=True)
     post.add_argument("--threshold", type=THRESHOLD, default=0.5, help="probability threshold (default 0.5)")
     _postprocess_options(post, default=True)
-    post.set_defaults(handler=_postprocess)
+    post.set_defaults(handler=_postprocess, outputs={"out": "image"})
 
 
 def _preprocessing_options(parser: argparse.ArgumentParser) -> None:

@@ -89,14 +89,33 @@ def match_flair_to_t1(
     transform: sitk.Transform | None = None,
 ) -> sitk.Image:
     """FLAIR on the T1 grid: resampled in world space (logged), through ``transform`` (T1 space
-    -> FLAIR space) when given, else through a rigid registration when ``register``."""
+    -> FLAIR space) when given, else through a rigid registration when ``register``.
+
+    Raises:
+        InputError: naming the FLAIR when it covers none of the T1 (its position in space was
+            lost, or it belongs to another scan); a partial cover is logged as a warning.
+    """
     if transform is None and register:
         transform = register_rigid(t1, flair)
     if transform is None:
         if _same_grid(t1, flair, flair_name):
             return flair
         transform = sitk.Transform()
+    inside = sitk.Image(flair.GetSize(), sitk.sitkUInt8) + 1
+    inside.CopyInformation(flair)
+    on_t1 = sitk.Resample(inside, t1, transform, sitk.sitkNearestNeighbor)  # kept: the view below needs it
+    covered = float(sitk.GetArrayViewFromImage(on_t1).mean())
+    if covered == 0.0:
+        raise InputError(flair_name, "the FLAIR does not overlap the T1 anywhere in space: check both headers "
+                         f"(FLAIR origin {_fmt(flair.GetOrigin())}, T1 origin {_fmt(t1.GetOrigin())})")  # fmt: skip
+    if covered < 0.5:
+        LOG.warning("%s covers only %.0f %% of the T1: check that both are of the same patient and session",
+                    flair_name, 100 * covered)  # fmt: skip
     return sitk.Resample(flair, t1, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+
+
+def _fmt(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{value:.1f}" for value in values) + ")"
 
 
 def prepare_subject(
@@ -110,8 +129,8 @@ def prepare_subject(
     """Read, check and prepare one subject from files (see :func:`prepare_images`)."""
     if flair_path is None:
         raise InputError(t1_path, "the FLAIR image is missing: FCD segmentation needs both T1 and FLAIR")
-    t1 = read_image(t1_path, pixel_type=sitk.sitkFloat32, what="T1")
-    flair = read_image(flair_path, pixel_type=sitk.sitkFloat32, what="FLAIR")
+    t1 = read_image(t1_path, pixel_type=sitk.sitkFloat32, what="T1", varying=True)
+    flair = read_image(flair_path, pixel_type=sitk.sitkFloat32, what="FLAIR", varying=True)
     lesion = read_label_map(lesion_path, what="lesion mask") if lesion_path else None
     if lesion is not None and not sitk.GetArrayViewFromImage(lesion).any():
         raise InputError(lesion_path, "lesion mask is empty")
@@ -145,6 +164,11 @@ def prepare_images(
         InputError: unknown preset, or a registration that cannot run.
     """
     preset = get_preset(preset)
+    for image, name in ((t1, "T1"), (flair, flair_name)):
+        statistics = sitk.MinimumMaximumImageFilter()
+        statistics.Execute(image)
+        if statistics.GetMinimum() == statistics.GetMaximum():
+            raise InputError(name, f"has the same value ({statistics.GetMinimum():g}) in every voxel: a blank scan")
     register_to_mni = preset.register_to_mni if register_to_mni is None else register_to_mni
     coregister = preset.coregister_flair if coregister is None else coregister
     t1 = sitk.Cast(t1, sitk.sitkFloat32)

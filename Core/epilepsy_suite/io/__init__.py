@@ -5,8 +5,9 @@ The image functions load SimpleITK on first use, so that code needing only ``ato
 """
 
 from .atomic import atomic_output
+from .text import open_text, read_text
 
-__all__ = ["atomic_output", "check_same_grid", "read_image", "read_label_map", "write_image"]
+__all__ = ["atomic_output", "check_same_grid", "open_text", "read_image", "read_label_map", "read_text", "write_image"]
 _IMAGE_FUNCTIONS = {"check_same_grid", "read_image", "read_label_map", "write_image"}
 
 

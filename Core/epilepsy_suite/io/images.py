@@ -10,6 +10,7 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from .atomic import atomic_output
+from .integrity import check_complete
 
 PathLike = str | os.PathLike[str]
 
@@ -20,6 +21,7 @@ def read_image(
     pixel_type: int | None = None,
     allow_nan: bool = False,
     what: str = "image",
+    varying: bool = False,
 ) -> sitk.Image:
     """Read a NIfTI/NRRD/... image and check it is usable.
 
@@ -29,16 +31,19 @@ def read_image(
         pixel_type: optional SimpleITK pixel type to cast to (e.g. ``sitk.sitkFloat32``).
         allow_nan: accept NaN or infinite voxels.
         what: how the image is called in error messages ("T1", "FLAIR", "parcellation"...).
+        varying: refuse an image whose voxels all have one value (a blank or all-zero scan, which
+            intensity normalisation would turn into noise a network reads as findings).
 
     Raises:
-        InputError: missing or unreadable file, wrong dimension, multi-component data,
-            empty image or non-finite voxels.
+        InputError: missing, unreadable or truncated file, wrong dimension, multi-component
+            data, empty image, non-finite voxels or (``varying``) one value everywhere.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(path, f"{what} file not found")
     if path.is_dir():
         raise InputError(path, f"{what} path is a folder, not an image file")
+    check_complete(path)  # ITK reads a truncated .nii(.gz) with the missing voxels set to 0
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -59,12 +64,30 @@ def read_image(
     if min(image.GetSize()) < 2:
         raise InputError(path, f"{what} is degenerate (size {'x'.join(map(str, image.GetSize()))})")
     if not allow_nan and image.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
-        finite = np.isfinite(sitk.GetArrayViewFromImage(image))
-        if not finite.all():
-            raise InputError(path, f"{what} contains {int((~finite).sum())} NaN or infinite voxels")
+        non_finite = _non_finite_voxels(path, image)
+        if non_finite:
+            raise InputError(path, f"{what} contains {non_finite} NaN or infinite voxels")
+    if varying:
+        statistics = sitk.MinimumMaximumImageFilter()
+        statistics.Execute(image)
+        if statistics.GetMinimum() == statistics.GetMaximum():
+            raise InputError(
+                path, f"{what} has the same value ({statistics.GetMinimum():g}) in every voxel: a blank scan"
+            )
     if pixel_type is not None:
         image = sitk.Cast(image, pixel_type)
     return image
+
+
+def _non_finite_voxels(path: Path, image: sitk.Image) -> int:
+    """NaN and infinite voxels of a float image, counted in the file: ITK's NIfTI reader turns
+    them into 0, so a NIfTI's own data is read again (through nibabel) to count them."""
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        import nibabel
+
+        data = np.asarray(nibabel.load(str(path)).dataobj)
+        return int(data.size - np.count_nonzero(np.isfinite(data)))
+    return int((~np.isfinite(sitk.GetArrayViewFromImage(image))).sum())
 
 
 def read_label_map(path: PathLike, reference: sitk.Image | None = None, what: str = "label map") -> sitk.Image:

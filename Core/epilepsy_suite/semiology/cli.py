@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     _query_arguments(query)
     query.add_argument("--out", type=Path, default=None, help="CSV file: label, name, hemisphere, datapoints, score")
     query.add_argument("--all", action="store_true", help="also list structures with score 0")
-    query.set_defaults(handler=_query)
+    query.set_defaults(handler=_query, outputs={"out": "table"})
 
     map_ = leaf("map", "write a score volume: each voxel of a parcellation gets the score of its structure")
     _query_arguments(map_)
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
         "--atlas", choices=("auto", "gif", "nmm"), default="auto", help="label numbering of the parcellation"
     )
     map_.add_argument("--out", type=Path, required=True, help="output image (e.g. scores.nii.gz)")
-    map_.set_defaults(handler=_map)
+    map_.set_defaults(handler=_map, outputs={"out": "image"})
 
     clear = leaf("clear-cache", "forget the cached query results of the database")
     clear.set_defaults(handler=_clear_cache)
@@ -173,14 +173,19 @@ def _query(arguments: argparse.Namespace) -> int:
 def _map(arguments: argparse.Namespace) -> int:
     import SimpleITK as sitk
 
+    from ..data.labels import check_parcellation
     from ..io import read_label_map, write_image
-    from .maps import detect_atlas, score_image
+    from .maps import atlas_labels, detect_atlas, score_image
 
     parcellation = read_label_map(arguments.parcellation, what="parcellation")
     engine, scores = _scores(arguments)
     atlas = arguments.atlas
+    labels = sitk.GetArrayViewFromImage(parcellation)
     if atlas == "auto":
-        atlas = detect_atlas(sitk.GetArrayViewFromImage(parcellation), engine.database)
+        atlas = detect_atlas(labels, engine.database)
+    check_parcellation(
+        labels, atlas_labels(atlas, engine.database), arguments.parcellation, f"the {atlas.upper()} table"
+    )
     write_image(score_image(scores, parcellation, atlas), arguments.out)
     if not arguments.quiet:
         print(f"wrote {arguments.out} ({atlas} labels)")

@@ -20,12 +20,18 @@ ATLASES = ("gif", "nmm")
 CSV_COLUMNS = ("label", "name", "hemisphere", "datapoints", "score")
 
 
+def atlas_labels(atlas: str, database: Semio2BrainDatabase) -> set[int]:
+    """Every label number of the ``gif`` (the database's own) or ``nmm`` table."""
+    if atlas == "gif":
+        return set(database.label_names) or set(database.labels.tolist())
+    return set(neuromorphometrics_labels().numbers)
+
+
 def detect_atlas(labels: np.ndarray, database: Semio2BrainDatabase) -> str:
     """``"gif"`` or ``"nmm"``: the label table that leaves fewer labels of ``labels`` unexplained."""
     present = {int(value) for value in np.unique(labels) if value > 0}
-    gif_names = set(database.label_names) or set(database.labels.tolist())
-    nmm_names = set(neuromorphometrics_labels().numbers)
-    return "nmm" if len(present - nmm_names) < len(present - gif_names) else "gif"
+    unexplained = {atlas: len(present - atlas_labels(atlas, database)) for atlas in ("gif", "nmm")}
+    return "nmm" if unexplained["nmm"] < unexplained["gif"] else "gif"
 
 
 def scores_by_atlas_label(scores: SemiologyScores, atlas: str) -> dict[int, float]:

@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
                             action=OrderedPair, default=(16, 40), metavar=("MIN", "MAX"),
                             help="range of the seizures' durations in seconds (default 16 40)")  # fmt: skip
     synthesize.add_argument("--seed", type=SEED, default=0, help="(default 0)")
-    synthesize.set_defaults(handler=_synthesize)
+    synthesize.set_defaults(handler=_synthesize, outputs={"out": ("folder", "OUT")})
 
     preprocess = commands.add_parser("preprocess", parents=[common_parser(), montage],
                                      help="split montage views, resample to 15 fps and 320x180, one file per view")  # fmt: skip
@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     preprocess.add_argument("--out", type=Path, required=True)
     preprocess.add_argument("--codec", type=video_encoder, default="libx264",
                             help="video encoder: libx264, or libx265 (HEVC) as the thesis (default libx264)")  # fmt: skip
-    preprocess.set_defaults(handler=_preprocess)
+    preprocess.set_defaults(handler=_preprocess, outputs={"out": "folder"})
 
     features = commands.add_parser("features", parents=[common_parser(), montage, extraction],
                                    help="extract and cache sliding-window snippet features (resumable)")  # fmt: skip
@@ -103,14 +103,14 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     _add_training_options(train)
     train.add_argument("--validation", type=Path, help="annotations for model selection (default: training set)")
     train.add_argument("--no-resume", action="store_true")
-    train.set_defaults(handler=_train)
+    train.set_defaults(handler=_train, outputs={"out": "folder"})
 
     evaluate = commands.add_parser("evaluate", parents=[common_parser(), montage, extraction, training],
                                    help="stratified k-fold cross-validation: accuracy, F1, PR-AUC, curves")  # fmt: skip
     evaluate.add_argument("--folds", type=Number(int, minimum=2), default=10,
                           help="cross-validation folds (default 10)")  # fmt: skip
     _add_training_options(evaluate)
-    evaluate.set_defaults(handler=_evaluate)
+    evaluate.set_defaults(handler=_evaluate, outputs={"out": "folder"})
 
     predict = commands.add_parser("predict", parents=[common_parser()],
                                   help="probability over time of generalisation and the seizure-level verdict")  # fmt: skip
@@ -129,7 +129,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     predict.add_argument("--csv", type=Path, help="write the probability curve here")
     predict.add_argument("--png", type=Path, help="plot the probability curve here")
     predict.add_argument("--json", type=Path, help="write the verdict and the segment table here")
-    predict.set_defaults(handler=_predict)
+    predict.set_defaults(handler=_predict, outputs={"csv": "table", "png": "png", "json": "json"})
 
 
 def _montage_layout(*fractions: float):

@@ -39,6 +39,7 @@ import torch
 
 from ..errors import InputError
 from ..io import atomic_output
+from ..io.text import open_text
 from ..progress import CancelToken, ProgressCallback, track
 from .annotations import SeizureAnnotation
 from .dataset import FeatureItem, labelled_item
@@ -132,7 +133,7 @@ def read_seizure_table(path: str | PathLike[str]) -> list[dict[str, object]]:
     if not path.is_file():
         raise InputError(path, "the GESTURES seizure table does not exist (the data set has it next to "
                          f"{features_folder_name()}/)")  # fmt: skip
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    with open_text(path) as handle:
         reader = csv.DictReader(handle)
         columns = [name.strip() for name in reader.fieldnames or []]
         missing = [name for name in ("Subject", "Seizure") if name not in columns]
