@@ -110,6 +110,12 @@ class TrainingTask(ABC):
         (nothing by default)."""
         return None
 
+    def data_identity(self) -> dict:
+        """What the training data must be to continue a run, besides the settings (e.g. the
+        extractor that made video features): stored in every checkpoint and compared on resuming.
+        Nothing by default."""
+        return {}
+
 
 def fit(
     task: TrainingTask,
@@ -150,13 +156,13 @@ def fit(
     last_path, best_path, log_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "log.csv"
     start, best_loss, best_epoch, stale, history = 0, math.inf, -1, 0, []
     if resume and last_path.is_file():
-        start, best_loss, best_epoch, stale, history = _resume(task, last_path, group.device)
+        start, best_loss, best_epoch, stale, history = _resume(task, last_path, training_config or {})
     device = group.device
     precision = autocast_dtype(device, amp)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == torch.float16)
     module = task.parallel_module()
     network = DistributedDataParallel(module) if group.distributed else module
-    common = {"training_config": training_config or {}}
+    common = {"training_config": training_config or {}, "data_identity": task.data_identity()}
     stopped_early = False
     bar = tqdm(total=max_epochs, initial=start, desc=task.name, disable=not (show_bar and group.is_main))
     try:
@@ -226,13 +232,44 @@ def fit(
     return TrainingResult(best_path, last_path, history, best_epoch, stopped_early)
 
 
-def _resume(task: TrainingTask, path: Path, device: torch.device) -> tuple[int, float, int, int, list]:
-    """Load ``last.pt`` into the task; (next epoch, best loss, best epoch, stale epochs, history)."""
+#: settings that may change between a run and its continuation
+RESUMABLE_CHANGES = ("max_epochs", "patience", "amp", "channels_last", "workers")
+
+
+def _differences(before: dict, now: dict, ignored: tuple[str, ...]) -> list[str]:
+    """``"name X (now Y)"`` for each setting both runs know that differs (those only one knows
+    are new or retired options, not a change of the user's)."""
+    return [
+        f"{name} {before[name]!r} (now {now[name]!r})"
+        for name in sorted(set(before) & set(now))
+        if name not in ignored and _comparable(before[name]) != _comparable(now[name])
+    ]
+
+
+def _comparable(value: object) -> object:
+    return list(value) if isinstance(value, tuple | list) else value
+
+
+def _resume(task: TrainingTask, path: Path, training_config: dict) -> tuple[int, float, int, int, list]:
+    """Load ``last.pt`` into the task; (next epoch, best loss, best epoch, stale epochs, history).
+
+    Raises:
+        InputError: naming ``path``: unreadable, not a ``last.pt`` of this kind of training, of
+            another architecture, trained with other settings or on other data.
+    """
     payload = read_checkpoint(path, "does not exist", task.checkpoint_format, kind=f"{task.name} checkpoint")
     assert isinstance(payload, dict)
     absent = [name for name in (*RESUME_FIELDS, "state_dict") if name not in payload]
     if absent:
         raise InputError(path, f"cannot be resumed from: it has no {', '.join(absent)} (not a last.pt of training)")
+    differences = _differences(payload.get("training_config") or {}, training_config, RESUMABLE_CHANGES)
+    if "data_identity" in payload:  # checkpoints before it was recorded cannot be compared
+        before, now = payload["data_identity"], task.data_identity()
+        every = {name: before.get(name) for name in {*before, *now}}
+        differences += _differences(every, {name: now.get(name) for name in every}, ())
+    if differences:
+        raise InputError(path, f"was trained with {'; '.join(differences[:4])}: rerun with the same settings and "
+                         "data to continue it, or start afresh (--no-resume) or in another folder")  # fmt: skip
     load_weights(task.model, payload["state_dict"], path, task.architecture)
     try:
         task.optimizer.load_state_dict(payload["optimizer"])

@@ -158,3 +158,16 @@ def test_foreground_prior_starts_both_segmentation_networks_near_the_prior() -> 
             np.testing.assert_allclose(torch.softmax(network(inputs), 1)[:, 1].numpy(), 0.01, rtol=1e-5)
     with pytest.raises(InputError, match="must be in"):
         set_foreground_prior(CavityUNet(first_channels=2).head, 1.0)
+
+
+def test_a_last_checkpoint_of_other_settings_or_data_is_named(tmp_path: Path) -> None:
+    """Resuming silently mixed runs: another learning rate, or video features of another extractor
+    (issue 17, kind 6); more epochs are a legitimate continuation."""
+    _fit(LineTask(), tmp_path, epochs=2, training_config={"learning_rate": 0.1, "max_epochs": 2})
+    assert _fit(LineTask(), tmp_path, epochs=3, training_config={"learning_rate": 0.1, "max_epochs": 3}).history
+    with pytest.raises(InputError, match=r"last.pt: was trained with learning_rate 0.1 \(now 0.2\).*--no-resume"):
+        _fit(LineTask(), tmp_path, epochs=4, training_config={"learning_rate": 0.2})
+    other = LineTask()
+    other.data_identity = lambda: {"extractor": "r2plus1d_18"}  # type: ignore[method-assign]
+    with pytest.raises(InputError, match=r"was trained with extractor None \(now 'r2plus1d_18'\)"):
+        _fit(other, tmp_path, epochs=4, training_config={"learning_rate": 0.1})

@@ -166,6 +166,10 @@ class GesturesTask(TrainingTask):
     def save(self, path: Path, **fields: object) -> None:
         save_gestures_model(path, self.model, metadata=self.metadata, **fields)
 
+    def data_identity(self) -> dict:
+        # the extractor, its weights and the feature settings; not where the data set lies
+        return {key: value for key, value in self.metadata.items() if key != "source"}
+
 
 def train_gestures(
     training: Sequence[FeatureItem],
