@@ -144,3 +144,36 @@ def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
             sink.write(np.zeros((48, 64, 3), np.uint8))
             sink.write(np.zeros((40, 64, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def _set_display_rotation(path: Path, quarter_turns_clockwise: int) -> None:
+    """Write a display matrix into the mp4's track header, as a phone held upright does: the pixels
+    stay landscape and players turn them."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    box = data.find(b"tkhd")
+    version = data[box + 4]
+    matrix = box + 8 + (20 if version == 0 else 32) + 16  # after times, ids and duration; layer...volume
+    one = 0x10000
+    a, b, c, d = {1: (0, one, -one, 0), 2: (-one, 0, 0, -one), 3: (0, -one, one, 0)}[quarter_turns_clockwise]
+    data[matrix : matrix + 36] = struct.pack(">9i", a, b, 0, c, d, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+
+
+def test_a_rotation_flag_is_applied(tmp_path: Path) -> None:
+    """A portrait phone video (landscape pixels + a 90 degree display matrix) came out on its side."""
+    path = tmp_path / "phone.mp4"
+    landscape = np.zeros((48, 64, 3), np.uint8)
+    landscape[:, :16] = 255  # a white band on the left of the stored pixels
+    with video_writer(path, 10, (64, 48)) as sink:
+        for _ in range(5):
+            sink.write(landscape)
+    _set_display_rotation(path, 1)
+    info = probe_video(path)
+    assert info.rotation == 270 and info.size == (48, 64)  # shown portrait: 48 wide, 64 high
+    frame = next(read_frames(path)).pixels
+    assert frame.shape == (64, 48, 3)
+    assert frame[:12].mean() > 200 and frame[20:].mean() < 40, "turned clockwise: the left band is on top"
+    scaled = next(read_frames(path, size=(24, 32))).pixels
+    assert scaled.shape == (32, 24, 3) and scaled[:4].mean() > 200

@@ -1,6 +1,8 @@
 """Reading video files with PyAV: stream properties, seeking by time, resampling in time.
 
-Frames come out as ``uint8`` arrays of shape ``(height, width, 3)`` (RGB). Times are in seconds
+Frames come out as ``uint8`` arrays of shape ``(height, width, 3)`` (RGB), upright: a rotation
+flag in the file (a phone held upright records landscape pixels and a display matrix) is applied,
+as players do, and sizes are those shown. Times are in seconds
 from the first frame of the video stream. Only the frames a caller needs are converted to RGB:
 frames skipped by seeking or by temporal resampling are decoded (the codec needs them) but
 never reformatted, which is most of the cost of reading.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from os import PathLike
 from pathlib import Path
@@ -38,6 +40,7 @@ class VideoInfo:
     height: int
     duration: float  # seconds
     codec: str
+    rotation: int = 0  # degrees counter-clockwise applied for display (0, 90, 180 or 270)
 
     def frames_at(self, fps: float) -> int:
         """Frames :func:`read_frames` yields at ``fps`` from the start: one per ``1 / fps`` of
@@ -46,8 +49,8 @@ class VideoInfo:
 
     @property
     def size(self) -> tuple[int, int]:
-        """``(width, height)`` in pixels."""
-        return self.width, self.height
+        """``(width, height)`` in pixels as shown (after the rotation flag)."""
+        return (self.height, self.width) if self.rotation % 180 else (self.width, self.height)
 
 
 @dataclass(frozen=True)
@@ -99,11 +102,35 @@ def _info(path: Path, container) -> VideoInfo:
     return VideoInfo(path, int(frames), float(rate), int(context.width), int(context.height), duration, context.name)
 
 
+def quarter_turns(frame) -> int:
+    """Counter-clockwise quarter turns (0-3) that display ``frame`` upright (its display matrix)."""
+    return round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+
+
+def upright(frame, width: int | None = None, height: int | None = None) -> np.ndarray:
+    """RGB pixels of ``frame`` as shown, scaled to ``width`` x ``height`` (as shown) when given."""
+    turns = quarter_turns(frame)
+    if turns % 2:
+        width, height = height, width
+    pixels = frame.to_ndarray(format="rgb24", width=width, height=height)
+    return np.ascontiguousarray(np.rot90(pixels, k=turns)) if turns else pixels
+
+
 def probe_video(path: str | PathLike[str]) -> VideoInfo:
-    """Frame count, rate, size, duration and codec of the first video stream of ``path``."""
+    """Frame count, rate, stored size, rotation, duration and codec of the first video stream of
+    ``path`` (the first frame is decoded for its rotation)."""
+    import av
+
     path = Path(path)
     with _open(path) as container:
-        return _info(path, container)
+        info = _info(path, container)
+        try:
+            first = next(container.decode(container.streams.video[0]), None)
+        except av.error.FFmpegError as error:
+            raise InputError(path, f"not a readable video: the first frame cannot be decoded ({error})") from None
+        if first is None:
+            raise InputError(path, "the video stream has no frame")
+        return replace(info, rotation=90 * quarter_turns(first))
 
 
 def read_frames(
@@ -145,7 +172,7 @@ def read_frames(
             container.seek(first_pts + int(start / time_base), stream=stream, backward=True, any_frame=False)
 
         def rgb(frame) -> np.ndarray:
-            return frame.to_ndarray(format="rgb24", width=width, height=height)
+            return upright(frame, width, height)
 
         def time_of(frame) -> float:
             pts = frame.pts if frame.pts is not None else frame.dts
