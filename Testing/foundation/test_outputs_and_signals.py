@@ -167,3 +167,12 @@ def test_ctrl_c_while_starting_and_a_closed_pipe(semio2brain_folder) -> None:
         )  # fmt: skip
     assert "Traceback" not in child.stderr, child.stderr
     assert child.returncode == 141
+
+
+def test_an_unknown_demo_step_is_refused_before_anything_is_written(tmp_path, capsys) -> None:
+    """`demo --only Bogus` wrote pictures before it rejected the name."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--only", "Bogus", "--out", str(out), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: --only: unknown demo step(s) Bogus; choose from") and "\n" not in error
+    assert not out.exists() or _files(out) == []
