@@ -187,7 +187,20 @@ def _main(argv: Sequence[str] | None) -> int:
     check_outputs(outputs, given_paths(arguments))
     if hasattr(arguments, "device"):
         arguments.device = resolve_device(arguments.device)  # once, for every command
-    with publication([output.path for output in outputs if output.deferred]):
-        status = int(handler(arguments) or 0)
-        sys.stdout.flush()
+    created = [output.path for output in outputs if output.kind == "folder" and not output.path.exists()]
+    try:
+        with publication([output.path for output in outputs if output.deferred]):
+            status = int(handler(arguments) or 0)
+            sys.stdout.flush()
+    except BaseException:
+        _remove_empty_folders(created)
+        raise
     return status
+
+
+def _remove_empty_folders(folders: list[Path]) -> None:
+    """Remove the output folders a failed command created, where it left nothing in them."""
+    for folder in folders:
+        for root, _, _ in sorted(os.walk(folder), key=lambda entry: -len(entry[0])):
+            with contextlib.suppress(OSError):
+                os.rmdir(root)  # only empty folders: files written before the failure stay

@@ -15,7 +15,7 @@ import torchio as tio
 from ..data import as_neuromorphometrics, mni_template, neuromorphometrics_parcellation
 from ..errors import InputError
 from ..geometry import coarsened, sitk_to_torchio, torchio_to_sitk
-from ..io import read_image, read_label_map
+from ..io import open_text, read_image, read_label_map
 from .simulation import RandomResection
 
 
@@ -53,11 +53,8 @@ def read_subject_table(path: str | os.PathLike[str]) -> list[tio.Subject]:
     """Subjects from a CSV with columns ``image`` and ``parcellation`` and/or ``label`` (and ``name``);
     relative paths are relative to the CSV's folder."""
     path = Path(path)
-    try:
-        with open(path, newline="") as stream:
-            rows = list(csv.DictReader(stream))
-    except OSError as error:
-        raise InputError(path, f"cannot be read ({error.strerror})") from None
+    with open_text(path) as stream:  # any encoding users save; an unreadable file is an InputError
+        rows = list(csv.DictReader(stream))
     if not rows or "image" not in rows[0]:
         raise InputError(path, "needs a header with an 'image' column (and 'parcellation' and/or 'label')")
     base = path.parent

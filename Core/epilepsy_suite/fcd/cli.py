@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     train.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
     train.add_argument("--workers", type=AT_LEAST_ZERO, default=0, metavar="N",
                        help="data-loader processes preparing the patches (default 0); results do not depend on N")  # fmt: skip
-    train.set_defaults(handler=_train, outputs={"out": "folder"})
+    train.set_defaults(handler=_train, outputs={"out": "folder", "cache": "folder"})
 
     evaluate = commands.add_parser(
         "evaluate", parents=[common_parser(), data], help="metrics on the test split (Table 1 layout)"
@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     )
     _inference_options(evaluate)
     evaluate.add_argument("--method", default="MS-DSA-Net", help="method name in the report")
-    evaluate.set_defaults(handler=_evaluate, outputs={"out": "prefix"})
+    evaluate.set_defaults(handler=_evaluate, outputs={"out": "prefix", "cache": "folder"})
 
     predict = commands.add_parser(
         "predict", parents=[common_parser()], help="FCD probability and mask for one T1 + FLAIR"

@@ -18,7 +18,7 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from ..geometry import to_ras_array
-from ..io import check_same_grid
+from ..io import check_same_grid, open_text
 from .preprocessing import network_input, prepare_images
 from .presets import DEFAULT_PRESET, Preset
 
@@ -114,9 +114,11 @@ def find_bids_subjects(
 def read_subject_csv(path: str | os.PathLike[str]) -> list[SubjectFiles]:
     """Subjects from a CSV with columns ``subject,t1,flair[,lesion]`` (paths relative to the CSV)."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "the subject list is a folder; give the CSV file")
     if not path.is_file():
         raise InputError(path, "subject list not found")
-    with path.open(newline="") as handle:
+    with open_text(path) as handle:
         rows = list(csv.DictReader(handle))
     if not rows or not {"subject", "t1", "flair"} <= set(rows[0]):
         raise InputError(path, "the subject list needs the columns subject, t1, flair (and optionally lesion)")

@@ -25,6 +25,8 @@ from .integrity import check_complete
 
 #: errors of a write that the file system refused, whatever file the OSError names
 _WRITE_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+#: what PyTorch's zip writer (torch.save) raises when the file system refuses a write
+_TORCH_WRITE_ERRORS = ("inline_container.cc", "PytorchStreamWriter failed")
 _PARTIAL = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)-[^.]*\.partial(?P<suffix>.*)$")
 
 
@@ -151,6 +153,11 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
             if not named and error.errno not in _WRITE_ERRORS:
                 raise
             raise OutputError(target, f"writing failed ({error.strerror or error}), nothing was published") from None
+        except RuntimeError as error:
+            if not any(marker in str(error) for marker in _TORCH_WRITE_ERRORS):
+                raise
+            raise OutputError(target, "writing failed (the file could not be written whole: is the disk full?), "
+                              "nothing was published") from None  # fmt: skip
         # mkstemp creates owner-only files; give the result the usual permissions.
         umask = os.umask(0)
         os.umask(umask)

@@ -159,6 +159,8 @@ def check_folder(folder: str | os.PathLike[str]) -> Path:
     if folder is None:
         raise InputError("semiology database", f"no database folder given: {WHERE_TO_GET}")
     folder = Path(folder).expanduser()
+    if folder.is_file():
+        raise InputError(folder, f"is a file; give the Semio2Brain database folder that holds it; {WHERE_TO_GET}")
     if not folder.is_dir():
         raise InputError(folder, f"the Semio2Brain database folder does not exist; {WHERE_TO_GET}")
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]

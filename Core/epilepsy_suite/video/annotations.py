@@ -86,6 +86,8 @@ def read_annotations(path: str | PathLike[str]) -> list[SeizureAnnotation]:
     """Read a CSV with columns ``video, t0, tG, t1, patient, class`` (``tG`` empty for FOS) and
     optionally ``second_view``. Relative video paths are taken from the CSV's folder."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "the annotation table is a folder; give the CSV file")
     if not path.is_file():
         raise InputError(path, "annotation file does not exist")
     with open_text(path) as handle:

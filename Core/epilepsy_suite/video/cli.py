@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     features = commands.add_parser("features", parents=[common_parser(), montage, extraction],
                                    help="extract and cache sliding-window snippet features (resumable)")  # fmt: skip
     features.add_argument("--annotations", type=Path, required=True, help="CSV: video,t0,tG,t1,patient,class")
-    features.set_defaults(handler=_features)
+    features.set_defaults(handler=_features, outputs={"cache": "folder"})
 
     training = argparse.ArgumentParser(add_help=False)
     data = training.add_mutually_exclusive_group(required=True)
@@ -103,14 +103,14 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     _add_training_options(train)
     train.add_argument("--validation", type=Path, help="annotations for model selection (default: training set)")
     train.add_argument("--no-resume", action="store_true")
-    train.set_defaults(handler=_train, outputs={"out": "folder"})
+    train.set_defaults(handler=_train, outputs={"out": "folder", "cache": "folder"})
 
     evaluate = commands.add_parser("evaluate", parents=[common_parser(), montage, extraction, training],
                                    help="stratified k-fold cross-validation: accuracy, F1, PR-AUC, curves")  # fmt: skip
     evaluate.add_argument("--folds", type=Number(int, minimum=2), default=10,
                           help="cross-validation folds (default 10)")  # fmt: skip
     _add_training_options(evaluate)
-    evaluate.set_defaults(handler=_evaluate, outputs={"out": "folder"})
+    evaluate.set_defaults(handler=_evaluate, outputs={"out": "folder", "cache": "folder"})
 
     predict = commands.add_parser("predict", parents=[common_parser()],
                                   help="probability over time of generalisation and the seizure-level verdict")  # fmt: skip
@@ -129,7 +129,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
     predict.add_argument("--csv", type=Path, help="write the probability curve here")
     predict.add_argument("--png", type=Path, help="plot the probability curve here")
     predict.add_argument("--json", type=Path, help="write the verdict and the segment table here")
-    predict.set_defaults(handler=_predict, outputs={"csv": "table", "png": "png", "json": "json"})
+    predict.set_defaults(handler=_predict, outputs={"csv": "table", "png": "png", "json": "json", "cache": "folder"})
 
 
 def _montage_layout(*fractions: float):

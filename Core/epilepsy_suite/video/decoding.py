@@ -65,6 +65,8 @@ class DecodedFrame:
 def _open(path: Path):
     import av
 
+    if path.is_dir():
+        raise InputError(path, "is a folder, not a video file")
     if not path.is_file():
         raise InputError(path, "video file does not exist")
     try:
