@@ -19,6 +19,7 @@ from torchio.transforms.augmentation.random_transform import RandomTransform
 from torchio.transforms.spatial_transform import SpatialTransform
 
 from ..errors import InputError
+from ..io import write_image
 from .config import AUGMENTATION_FAMILIES
 from .simulation import RandomResection
 
@@ -90,9 +91,7 @@ def train_landmarks(images: Sequence[sitk.Image | str | os.PathLike[str]]) -> np
         paths = []
         for index, image in enumerate(images):
             if isinstance(image, sitk.Image):
-                path = Path(folder) / f"image{index}.nii.gz"
-                sitk.WriteImage(image, str(path))
-                image = path
+                image = write_image(image, Path(folder) / f"image{index}.nii.gz")  # checked: ITK ignores a full disk
             paths.append(Path(image))
         return np.asarray(tio.HistogramStandardization.train(paths, masking_function=above_mean, progress=False))
 
