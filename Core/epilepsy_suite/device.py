@@ -31,11 +31,24 @@ def autocast_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None
     """The mixed-precision type for training on ``device``, chosen once for every model.
 
     bf16 on GPUs that support it (fp32's range: no gradient scaling), fp16 on older GPUs (to be
-    used with a gradient scaler), ``None`` (full precision) on CPU or when ``amp`` is off.
+    used with a gradient scaler); on a CPU, bf16 where it has bf16 matrix instructions (AMX or
+    AVX512-BF16: a training step of MS-DSA-Net measured 2.3x faster than fp32 on such a 2-core
+    machine), else ``None`` (full precision), as when ``amp`` is off.
     """
-    if not amp or device.type != "cuda":
+    if not amp:
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_bf16():
+        return torch.bfloat16
+    return None
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 matrix products natively (Intel AMX or AVX512-BF16)."""
+    cpu = torch.cpu
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(cpu, name, lambda: False)() for name in checks)
 
 
 @contextmanager

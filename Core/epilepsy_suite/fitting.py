@@ -8,7 +8,8 @@ What :func:`fit` owns, the same for FCD, cavity and GESTURES training:
 * every epoch reseeded from ``[seed, epoch]`` only, so a resumed run repeats an uninterrupted one
   bit for bit on CPU;
 * mixed precision chosen once (:func:`~epilepsy_suite.device.autocast_dtype`: bf16 where the GPU
-  supports it, with no gradient scaler; fp16 with a scaler on older GPUs; none on CPU);
+  supports it, with no gradient scaler; fp16 with a scaler on older GPUs; bf16 on CPUs with bf16
+  matrix units, full precision on other CPUs);
 * optimiser and scheduler steps, ``best.pt`` at the lowest validation loss and ``last.pt`` every
   epoch, one ``log.csv`` schema (:data:`LOG_COLUMNS`, then the task's own columns), early stopping
   after ``patience`` epochs without improvement when asked;
@@ -138,7 +139,8 @@ def fit(
         group: this process's place in the training group (a group of one without torchrun).
         seed: with the epoch number, the seed of each epoch's random choices.
         patience: stop after this many epochs without a lower validation loss (None: never).
-        amp: mixed precision on CUDA (see :func:`~epilepsy_suite.device.autocast_dtype`).
+        amp: mixed precision on CUDA, and bf16 on CPUs with bf16 matrix units (see
+            :func:`~epilepsy_suite.device.autocast_dtype`).
         resume: continue from an existing ``last.pt`` (False: start afresh and overwrite it).
         training_config: the settings, stored in the checkpoints as ``training_config``.
 
