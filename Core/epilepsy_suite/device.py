@@ -27,19 +27,20 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
-def autocast_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None:
+def autocast_dtype(device: torch.device, amp: bool = True, cpu_bf16: bool = True) -> torch.dtype | None:
     """The mixed-precision type for training on ``device``, chosen once for every model.
 
     bf16 on GPUs that support it (fp32's range: no gradient scaling), fp16 on older GPUs (to be
     used with a gradient scaler); on a CPU, bf16 where it has bf16 matrix instructions (AMX or
     AVX512-BF16: a training step of MS-DSA-Net measured 2.3x faster than fp32 on such a 2-core
-    machine), else ``None`` (full precision), as when ``amp`` is off.
+    machine) when ``cpu_bf16`` (a model measured to learn as well in bf16), else ``None`` (full
+    precision), as when ``amp`` is off.
     """
     if not amp:
         return None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_bf16():
+    if device.type == "cpu" and cpu_bf16 and cpu_has_bf16():
         return torch.bfloat16
     return None
 

@@ -8,8 +8,8 @@ What :func:`fit` owns, the same for FCD, cavity and GESTURES training:
 * every epoch reseeded from ``[seed, epoch]`` only, so a resumed run repeats an uninterrupted one
   bit for bit on CPU;
 * mixed precision chosen once (:func:`~epilepsy_suite.device.autocast_dtype`: bf16 where the GPU
-  supports it, with no gradient scaler; fp16 with a scaler on older GPUs; bf16 on CPUs with bf16
-  matrix units, full precision on other CPUs);
+  supports it, with no gradient scaler; fp16 with a scaler on older GPUs; on a CPU, bf16 for
+  tasks that allow it (``cpu_bf16``) where it has bf16 matrix units, else full precision);
 * optimiser and scheduler steps, ``best.pt`` at the lowest validation loss and ``last.pt`` every
   epoch, one ``log.csv`` schema (:data:`LOG_COLUMNS`, then the task's own columns), early stopping
   after ``patience`` epochs without improvement when asked;
@@ -111,6 +111,10 @@ class TrainingTask(ABC):
         (nothing by default)."""
         return None
 
+    #: train in bf16 on CPUs with bf16 matrix units (when ``amp``): only for a model measured to
+    #: learn as well that way
+    cpu_bf16 = False
+
     def data_identity(self) -> dict:
         """What the training data must be to continue a run, besides the settings (e.g. the
         extractor that made video features): stored in every checkpoint and compared on resuming.
@@ -139,8 +143,8 @@ def fit(
         group: this process's place in the training group (a group of one without torchrun).
         seed: with the epoch number, the seed of each epoch's random choices.
         patience: stop after this many epochs without a lower validation loss (None: never).
-        amp: mixed precision on CUDA, and bf16 on CPUs with bf16 matrix units (see
-            :func:`~epilepsy_suite.device.autocast_dtype`).
+        amp: mixed precision on CUDA, and bf16 on CPUs with bf16 matrix units for tasks with
+            ``cpu_bf16`` (see :func:`~epilepsy_suite.device.autocast_dtype`).
         resume: continue from an existing ``last.pt`` (False: start afresh and overwrite it).
         training_config: the settings, stored in the checkpoints as ``training_config``.
 
@@ -160,7 +164,7 @@ def fit(
     if resume and last_path.is_file():
         start, best_loss, best_epoch, stale, history = _resume(task, last_path, training_config or {})
     device = group.device
-    precision = autocast_dtype(device, amp)
+    precision = autocast_dtype(device, amp, task.cpu_bf16)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == torch.float16)
     module = task.parallel_module()
     network = DistributedDataParallel(module) if group.distributed else module

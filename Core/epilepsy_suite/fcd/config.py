@@ -28,7 +28,7 @@ class FCDTrainingConfig:
     patience: int | None = ranged(25, AT_LEAST_ONE)
     patches_per_subject: int = ranged(4, AT_LEAST_ONE)
     seed: int = ranged(0, SEED)
-    amp: bool = True  # mixed precision on CUDA, bf16 on CPUs with AMX or AVX512-BF16
+    amp: bool = True  # mixed precision on CUDA; bf16 on CPUs with AMX or AVX512-BF16
     channels_last: bool = True  # used on CUDA only
     dropout: float = ranged(0.1, Number(float, minimum=0, below=1))
     # Training starts p(FCD) here rather than at 0.5 (epilepsy_suite.initialisation).

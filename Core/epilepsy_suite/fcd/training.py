@@ -106,6 +106,9 @@ class FCDTask(TrainingTask):
     name = "fcd train"
     checkpoint_format = CHECKPOINT_FORMAT
     architecture = "MS-DSA-Net"
+    # Measured on synthetic subjects (issue 16): held-out Dice 0.77 in bf16 against 0.74 in fp32,
+    # each step 2.3x faster. The cavity U-Net, by contrast, fell from 0.77 to 0.66 and stays fp32.
+    cpu_bf16 = True
 
     def __init__(
         self,
