@@ -53,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, summary: str) ->
         "feature_size": ("--feature-size", "channels of the first stage"),
         "learning_rate": ("--learning-rate", "peak learning rate"),
         "warmup_epochs": ("--warmup-epochs", "linear warm-up epochs (a third of the run when not shorter than it)"),
+        "amp": ("--amp", "mixed precision: bf16 on a GPU or on a CPU with AMX/AVX512-BF16, fp16 on older GPUs"),
     })  # fmt: skip
     train.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
     train.add_argument("--workers", type=AT_LEAST_ZERO, default=0, metavar="N",
