@@ -177,3 +177,25 @@ def test_an_unknown_demo_step_is_refused_before_anything_is_written(tmp_path, ca
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: --only: unknown demo step(s) Bogus; choose from") and "\n" not in error
     assert not out.exists() or _files(out) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["fcd", "train", "--synthetic", "3", "--synthetic-spacing", "4", "--patch-size", "64", "--feature-size", "8",
+         "--epochs", "1"],
+        ["cavity", "train", "--template-mm", "8", "--whole-images", "--epochs", "1", "--iterations", "1",
+         "--batch-size", "1", "--first-channels", "4"],
+    ],
+    ids=["fcd train", "cavity train"],
+)  # fmt: skip
+def test_a_damaged_last_checkpoint_is_named_by_the_train_commands(tmp_path, capsys, command) -> None:
+    """A damaged OUT/last.pt gave a raw torch traceback in the train commands (issue 17, kind 6);
+    video train resumes through the same `fit` (Testing/core/test_fitting.py)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"PK\x03\x04 half a zip")
+    assert main([*command, "--out", str(out), "--quiet", "--device", "cpu"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: {out / 'last.pt'}: ") and "\n" not in error, error
+    assert _files(out) == ["last.pt"]
