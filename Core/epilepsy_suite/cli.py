@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -51,7 +52,9 @@ def common_parser() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from .validation import CheckedParser
+
+    parser = CheckedParser(
         prog="epilepsy_suite",
         description="EpilepsySuite: epilepsy surgery research methods, headless.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -159,6 +162,31 @@ def _signals() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (see the ``EXIT_*`` constants)."""
+    interrupted = []
+    previous = signal.getsignal(signal.SIGINT)
+
+    def _interrupt(signum: int, frame: object) -> None:
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    handles = threading.current_thread() is threading.main_thread()  # signals are the main thread's
+    if handles:
+        signal.signal(signal.SIGINT, _interrupt)
+    try:
+        return _run(argv)
+    except Exception:
+        # Ctrl-C inside a module's import can leave it half-initialised and surface as another
+        # error (numpy: RecursionError); after a Ctrl-C it is still a cancellation.
+        if not interrupted:
+            raise
+        print("cancelled", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if handles:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     try:
         with _signals():
             return _main(argv)
@@ -191,7 +219,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         with publication([output.path for output in outputs if output.deferred]):
             status = int(handler(arguments) or 0)
-            sys.stdout.flush()
+            if sys.stdout is not None:  # None when the shell closed it (>&-)
+                sys.stdout.flush()
     except BaseException:
         _remove_empty_folders(created)
         raise

@@ -144,6 +144,12 @@ def test_a_flair_that_lost_its_position_is_refused() -> None:
         match_flair_to_t1(t1, flair, "flair.nii.gz")
     flair.SetOrigin((0.5, 0.0, 0.0))
     assert match_flair_to_t1(t1, flair, "flair.nii.gz").GetSize() == t1.GetSize()
+    from epilepsy_suite.fcd.preprocessing import prepare_images
+
+    flair.SetOrigin((500.0, 0.0, 0.0))
+    for preset in ("suite", "published"):  # also when registering to MNI, before the registration
+        with pytest.raises(InputError, match=r"^flair.nii.gz: the FLAIR does not overlap"):
+            prepare_images(t1, flair, register_to_mni=True, coregister=False, flair_name="flair.nii.gz", preset=preset)
 
 
 @pytest.mark.parametrize(

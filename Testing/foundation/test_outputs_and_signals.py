@@ -54,16 +54,18 @@ def _files(folder: Path) -> list[str]:
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs POSIX file-size limits")
-def test_full_disk_publishes_nothing(tmp_path) -> None:
-    """`fcd postprocess` on a full disk printed "wrote" and left a 0-byte mask."""
+@pytest.mark.parametrize("name", ["mask.nii.gz", "mask.nrrd", "mask.mha"])
+def test_full_disk_publishes_nothing(tmp_path, name) -> None:
+    """`fcd postprocess` on a full disk printed "wrote" and left a 0-byte mask (NIfTI: ITK says
+    nothing; NRRD and MetaImage: ITK raised, which was a traceback)."""
     source = _probability(tmp_path / "probability.nii.gz")
     out = tmp_path / "out"
     out.mkdir()
-    child = _child(["fcd", "postprocess", str(source), "--out", str(out / "mask.nii.gz")], limit_bytes=120)
+    child = _child(["fcd", "postprocess", str(source), "--out", str(out / name)], limit_bytes=120)
     stdout, stderr = child.communicate(timeout=300)
     assert child.returncode == 2, stderr
     lines = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "mask.nii.gz" in lines[0] and "nothing was published" in lines[0]
+    assert len(lines) == 1 and name in lines[0] and "nothing was published" in lines[0]
     assert "Traceback" not in stderr and "wrote" not in stdout
     assert _files(out) == []
 
@@ -168,6 +170,20 @@ def test_ctrl_c_while_starting_and_a_closed_pipe(semio2brain_folder) -> None:
         )  # fmt: skip
     assert "Traceback" not in child.stderr, child.stderr
     assert child.returncode == 141
+
+    closed = subprocess.run(  # the shell's `>&-`: no stdout at all
+        ["sh", "-c", " ".join(f"'{part}'" for part in terms) + " >&-"], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(CORE)}, timeout=300,
+    )  # fmt: skip
+    assert "Traceback" not in closed.stderr, closed.stderr
+
+
+def test_an_unknown_option_is_one_line(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_status:
+        main(["semiology", "query", "--semiology", "Head Version:left", "--limit", "-1"])
+    assert exit_status.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "unrecognized arguments: --limit -1" in error, error
 
 
 def test_an_unknown_demo_step_is_refused_before_anything_is_written(tmp_path, capsys) -> None:

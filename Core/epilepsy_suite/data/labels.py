@@ -255,10 +255,10 @@ def check_parcellation(
         return
     examples = ", ".join(str(int(value)) for value in values[unknown][:5])
     hint = ""
-    if (values >= FREESURFER_CORTEX_LABELS).any():
-        hint = "; it looks like a FreeSurfer aparc+aseg, which is not supported: use GIF or Neuromorphometrics labels"
-    elif values.size > 300:  # atlases have up to ~210 labels; a scan has hundreds of grey levels
+    if values.size > 300:  # atlases have up to ~210 labels; a scan has hundreds of grey levels
         hint = f"; with {values.size} distinct values it looks like an intensity image, not labels"
+    elif (values >= FREESURFER_CORTEX_LABELS).any():
+        hint = "; it looks like a FreeSurfer aparc+aseg, which is not supported: use GIF or Neuromorphometrics labels"
     raise InputError(
         source, f"{share:.0%} of the labelled voxels carry labels that {table} does not have ({examples}...){hint}"
     )

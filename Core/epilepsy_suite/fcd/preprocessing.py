@@ -101,6 +101,17 @@ def match_flair_to_t1(
         if _same_grid(t1, flair, flair_name):
             return flair
         transform = sitk.Transform()
+    check_overlap(t1, flair, transform, flair_name)
+    return sitk.Resample(flair, t1, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+
+
+def check_overlap(t1: sitk.Image, flair: sitk.Image, transform: sitk.Transform, flair_name: str = "FLAIR") -> None:
+    """Refuse a FLAIR that covers none of the T1 through ``transform`` (T1 space -> FLAIR space):
+    its position in space was lost, or it belongs to another scan. A partial cover is a warning.
+
+    Raises:
+        InputError: naming the FLAIR and both origins.
+    """
     inside = sitk.Image(flair.GetSize(), sitk.sitkUInt8) + 1
     inside.CopyInformation(flair)
     on_t1 = sitk.Resample(inside, t1, transform, sitk.sitkNearestNeighbor)  # kept: the view below needs it
@@ -111,7 +122,6 @@ def match_flair_to_t1(
     if covered < 0.5:
         LOG.warning("%s covers only %.0f %% of the T1: check that both are of the same patient and session",
                     flair_name, 100 * covered)  # fmt: skip
-    return sitk.Resample(flair, t1, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
 
 
 def _fmt(values: tuple[float, ...]) -> str:
@@ -174,6 +184,7 @@ def prepare_images(
     t1 = sitk.Cast(t1, sitk.sitkFloat32)
     flair = sitk.Cast(flair, sitk.sitkFloat32)
     flair_to_t1: sitk.Transform = register_rigid(t1, flair) if coregister else sitk.Transform()
+    check_overlap(t1, flair, flair_to_t1, flair_name)  # before the long registration to MNI
     lesion_transform = sitk.Transform()
     if lesion is not None and coregister and _same_grid(lesion, flair):
         lesion_transform = flair_to_t1

@@ -154,7 +154,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
                 raise
             raise OutputError(target, f"writing failed ({error.strerror or error}), nothing was published") from None
         except RuntimeError as error:
-            if not any(marker in str(error) for marker in _TORCH_WRITE_ERRORS):
+            # torch.save's zip writer, or an ITK writer that did report the failure (NRRD, MetaImage)
+            if not any(marker in str(error) for marker in _TORCH_WRITE_ERRORS) and temporary.name not in str(error):
                 raise
             raise OutputError(target, "writing failed (the file could not be written whole: is the disk full?), "
                               "nothing was published") from None  # fmt: skip

@@ -92,6 +92,15 @@ def check_complete(path: str | os.PathLike[str]) -> None:
         expected = nifti_expected_length(_head(path, 544))
         if expected is not None and length < expected:
             raise IncompleteFileError(path, f"the image is truncated: {length} of {expected} bytes")
+    elif name.endswith((".nrrd", ".mha")):
+        # ITK's NRRD and MetaImage writers can stop short on a full disk without saying so, and
+        # its readers refuse a short file: read it back.
+        import SimpleITK as sitk
+
+        try:
+            sitk.ReadImage(str(path))
+        except RuntimeError:
+            raise IncompleteFileError(path, "the image cannot be read back whole (truncated)") from None
     elif name.endswith((".pt", ".pth")) and zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as archive:
