@@ -18,6 +18,7 @@ from ..data.templates import fsl_mni152_template
 from ..errors import InputError
 from ..geometry import copy_geometry, to_ras_array
 from ..io import check_same_grid, read_image, read_label_map, write_image
+from ..io.images import check_varying
 from ..registration import register_affine, register_rigid
 from .presets import DEFAULT_PRESET, Preset, get_preset
 
@@ -175,21 +176,18 @@ def prepare_images(
     """
     preset = get_preset(preset)
     for image, name in ((t1, "T1"), (flair, flair_name)):
-        statistics = sitk.MinimumMaximumImageFilter()
-        statistics.Execute(image)
-        if statistics.GetMinimum() == statistics.GetMaximum():
-            raise InputError(name, f"has the same value ({statistics.GetMinimum():g}) in every voxel: a blank scan")
+        check_varying(image, name)
     register_to_mni = preset.register_to_mni if register_to_mni is None else register_to_mni
     coregister = preset.coregister_flair if coregister is None else coregister
     t1 = sitk.Cast(t1, sitk.sitkFloat32)
     flair = sitk.Cast(flair, sitk.sitkFloat32)
     flair_to_t1: sitk.Transform = register_rigid(t1, flair) if coregister else sitk.Transform()
-    check_overlap(t1, flair, flair_to_t1, flair_name)  # before the long registration to MNI
     lesion_transform = sitk.Transform()
     if lesion is not None and coregister and _same_grid(lesion, flair):
         lesion_transform = flair_to_t1
     native_t1, to_native, brain = t1, None, None
     if register_to_mni:
+        check_overlap(t1, flair, flair_to_t1, flair_name)  # before the long registration to MNI
         grid = registration_template(preset)
         mask = sitk.BinaryDilate(grid > 0, [3, 3, 3]) if preset.register_within_brain else None
         to_native = register_affine(grid, t1, fixed_mask=mask)

@@ -68,15 +68,21 @@ def read_image(
         if non_finite:
             raise InputError(path, f"{what} contains {non_finite} NaN or infinite voxels")
     if varying:
-        statistics = sitk.MinimumMaximumImageFilter()
-        statistics.Execute(image)
-        if statistics.GetMinimum() == statistics.GetMaximum():
-            raise InputError(
-                path, f"{what} has the same value ({statistics.GetMinimum():g}) in every voxel: a blank scan"
-            )
+        check_varying(image, path, what)
     if pixel_type is not None:
         image = sitk.Cast(image, pixel_type)
     return image
+
+
+def check_varying(image: sitk.Image, source: PathLike, what: str = "") -> None:
+    """Refuse an image whose voxels all have one value (a blank scan), naming ``source``."""
+    statistics = sitk.MinimumMaximumImageFilter()
+    statistics.Execute(image)
+    if statistics.GetMinimum() == statistics.GetMaximum():
+        named = f"{what} " if what else ""
+        raise InputError(
+            source, f"{named}has the same value ({statistics.GetMinimum():g}) in every voxel: a blank scan"
+        )
 
 
 def _non_finite_voxels(path: Path, image: sitk.Image) -> int:
