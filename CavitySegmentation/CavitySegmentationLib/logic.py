@@ -46,6 +46,34 @@ class CavityResult:
     structures: list[dict[str, object]] = field(default_factory=list)
 
 
+def compute_cavity(
+    image: sitk.Image,
+    model,
+    device: str = "auto",
+    tta_iterations: int = 0,
+    keep_largest_component: bool = True,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: CancelToken | None = None,
+    tta_mode: str = "published",
+    register: bool = False,
+) -> CavityPrediction:
+    """The cavity prediction on a postoperative T1, on its grid: no scene involved.
+
+    ``model`` is a loaded ``(model, payload)`` pair or the path of the model file (loaded on
+    ``device``). Runs in a background process as well (its arguments and result pickle).
+    """
+    if isinstance(model, (str, os.PathLike)):
+        model = load_cavity_model(model, resolve_device(device))
+    network, payload = model
+    if progress is not None and register:
+        progress(0.0, "registering to the MNI template")
+    grid = template_grid(image) if register else NetworkGrid()
+    return predict_cavity(
+        network, image, payload["landmarks"], resolve_device(device), tta_iterations, 0.5, keep_largest_component,
+        progress=progress, cancel=cancel, tta_mode=tta_mode, grid=grid,
+    )  # fmt: skip
+
+
 class CavitySegmentationLogic:
     def __init__(self, scene) -> None:
         self.scene = scene
@@ -103,15 +131,21 @@ class CavitySegmentationLogic:
         if parcellation_node is not None:
             parcellation = sitk_from_volume_node(parcellation_node)
             check_same_grid(image, parcellation, postop_node.GetName(), parcellation_node.GetName())
-        model, payload = self.model(model_path, device)
-        landmarks = payload["landmarks"]
-        if progress is not None and register:
-            progress(0.0, "registering to the MNI template")
-        grid = template_grid(image) if register else NetworkGrid()
-        prediction = predict_cavity(
-            model, image, landmarks, resolve_device(device), tta_iterations, 0.5, keep_largest_component,
-            progress=progress, cancel=cancel, tta_mode=tta_mode, grid=grid,
+        prediction = compute_cavity(
+            image, self.model(model_path, device), device, tta_iterations, keep_largest_component,
+            progress=progress, cancel=cancel, tta_mode=tta_mode, register=register,
         )  # fmt: skip
+        return self.show(prediction, postop_node, parcellation, tta_iterations, output_name)
+
+    def show(
+        self,
+        prediction: CavityPrediction,
+        postop_node,
+        parcellation: sitk.Image | None = None,
+        tta_iterations: int = 0,
+        output_name: str = "Cavity",
+    ) -> CavityResult:
+        """Add the review nodes of a :func:`compute_cavity` result to the scene (see :meth:`predict`)."""
         probability_node = volume_node_from_sitk(self.scene, prediction.probability, f"{output_name} probability")
         segmentation = None
         if prediction.volume_ml > 0:

@@ -114,6 +114,34 @@ def _set_two_points(table_node, xs: tuple[float, float], ys: tuple[float, float]
     table.Modified()
 
 
+def compute_seizure(
+    video_path: str | os.PathLike[str],
+    model_path: str | os.PathLike[str],
+    extractor: str = "r2plus1d_34_8",
+    extractor_weights: str | os.PathLike[str] | None = None,
+    second_view: str | os.PathLike[str] | None = None,
+    layout: MontageLayout | None = None,
+    device: str = "auto",
+    cache_folder: str | os.PathLike[str] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> SeizurePrediction:
+    """GESTURES on one recording, no scene involved (runs in a background process as well).
+
+    The extractor the checkpoint records wins over ``extractor`` (as in
+    :meth:`SeizureVideoLogic.predict`).
+    """
+    recorded, side = SeizureVideoLogic.recorded_extractor(model_path)
+    name = recorded or extractor
+    if name not in EXTRACTOR_NAMES:
+        raise InputError("feature extractor", f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTOR_NAMES)}")
+    loaded = load_extractor(name, extractor_weights or None, resolve_device(device), side=side)
+    return predict_seizure(
+        Path(video_path), Path(model_path), loaded, Path(second_view) if second_view else None, layout,
+        resolve_device(device), cache_folder, progress=progress, cancel=cancel, show_bar=False,
+    )  # fmt: skip
+
+
 class SeizureVideoLogic:
     def __init__(self, scene) -> None:
         self.scene = scene
@@ -318,6 +346,17 @@ class SeizureVideoLogic:
             video_path, Path(model_path), extractor, Path(second_view) if second_view else None, layout,
             resolve_device(device), cache_folder, progress=progress, cancel=cancel, show_bar=False,
         )  # fmt: skip
+        return self.show(prediction, video_path, output_name, browser_node)
+
+    def show(
+        self,
+        prediction: SeizurePrediction,
+        video_path: str | os.PathLike[str],
+        output_name: str | None = None,
+        browser_node=None,
+    ) -> SeizureVideoResult:
+        """Add the review nodes of a :func:`compute_seizure` result to the scene (see :meth:`predict`)."""
+        video_path = Path(video_path)
         name = output_name or video_path.stem
         result = self._add_prediction_nodes(prediction, name)
         loaded = self.video_path(browser_node)

@@ -1,0 +1,105 @@
+"""The job runner shared by the Slicer widgets and the web app: a background process streaming
+progress, cancelled by terminating it, driving the modules' own compute functions."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from epilepsy_suite.errors import InputError
+from epilepsy_suite.fcd.checkpoint import save_checkpoint
+from epilepsy_suite.fcd.model import MSDSANet
+from epilepsy_suite.fcd.synthetic import make_synthetic_subject
+from epilepsy_suite.jobs import BackgroundJob, JobState
+from FCDSegmentationLib.logic import FCDSegmentationLogic, compute_fcd
+
+from EpilepsySuiteMRML.volumes import sitk_from_volume_node, volume_node_from_sitk
+
+
+def slow_count(steps: int, pause_s: float, progress=None) -> int:
+    for step in range(steps):
+        time.sleep(pause_s)
+        progress((step + 1) / steps, f"step {step + 1} of {steps}")
+    return steps
+
+
+def refuse(name: str, progress=None) -> None:
+    raise InputError(name, "is not a T1 image")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def subject():
+    return make_synthetic_subject(5, spacing=2.0)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = MSDSANet(patch_size=64, feature_size=8)
+    with torch.no_grad():
+        model.head.conv.conv.bias.copy_(torch.tensor([0.0, -2.0]))
+    return save_checkpoint(tmp_path_factory.mktemp("model") / "fcd.pt", model)
+
+
+def test_progress_streams_and_result_returns() -> None:
+    job = BackgroundJob(slow_count, 4, 0.05, name="count").start()
+    seen = []
+    while job.running:
+        seen.extend(job.poll())
+        time.sleep(0.02)
+    assert job.state is JobState.DONE and job.result == 4
+    fractions = [report.fraction for report in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) >= 2
+    assert seen[0].message.startswith("step ")
+
+
+def test_cancel_terminates_the_process() -> None:
+    job = BackgroundJob(slow_count, 1000, 0.05, name="endless").start()
+    while not job.poll():  # wait for the first report: the child is really working
+        time.sleep(0.05)
+    pid = job.pid
+    started = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - started < job.grace_s + 1
+    assert job.state is JobState.CANCELLED and job.result is None
+    time.sleep(0.1)
+    assert not pid_alive(pid), "the cancelled job's process is still running"
+
+
+def test_an_error_comes_back_as_one_line() -> None:
+    job = BackgroundJob(refuse, "postop.nii.gz").start()
+    assert job.wait(60) is JobState.FAILED
+    assert job.error_type == "InputError" and "postop.nii.gz" in job.error and "\n" not in job.error
+
+
+def test_fcd_compute_in_the_background_equals_the_logic(mrml_scene, subject, checkpoint) -> None:
+    """The web app's path (compute in a process, show in the scene) gives the Logic's answer."""
+    t1 = volume_node_from_sitk(mrml_scene, subject.t1, "T1")
+    flair = volume_node_from_sitk(mrml_scene, subject.flair, "FLAIR")
+    logic = FCDSegmentationLogic(mrml_scene)
+    settings = dict(device="cpu", threshold=0.3, min_cluster_voxels=1)
+    direct = logic.predict(t1, flair, str(checkpoint), **settings)
+    job = BackgroundJob(
+        compute_fcd, sitk_from_volume_node(t1), sitk_from_volume_node(flair), str(checkpoint), **settings
+    ).start()
+    assert job.wait(300) is JobState.DONE, job.error
+    shown = logic.show(job.result, t1, "FCD background")
+    np.testing.assert_allclose(
+        sitk.GetArrayFromImage(sitk_from_volume_node(shown.probability_node)),
+        sitk.GetArrayFromImage(sitk_from_volume_node(direct.probability_node)),
+        atol=1e-5,
+    )
+    assert [c["voxels"] for c in shown.clusters] == [c["voxels"] for c in direct.clusters]
+    assert job.progress.fraction == 1.0
