@@ -21,13 +21,18 @@ def segmentation_from_labelmap(
     name: str = "Segmentation",
     closed_surface: bool = True,
     reference_volume=None,
+    decimation: float = 0.0,
 ):
     """A ``vtkMRMLSegmentationNode`` with one segment per label present in ``labels``.
 
     Segment names and colours come from ``table`` (labels missing from it are named
     ``"Label <n>"``); each segment gets the tag ``EpilepsySuite.Label`` = label number.
-    With ``closed_surface`` the 3D meshes are built (marching cubes) so they show in 3D.
+    With ``closed_surface`` the 3D meshes are built (marching cubes) so they show in 3D;
+    ``decimation`` in [0, 1) is the fraction of their triangles removed (Slicer's conversion
+    parameter), for renderers without a GPU.
     """
+    if not 0.0 <= decimation < 1.0:
+        raise ValueError(f"{name}: the decimation factor must be in [0, 1), not {decimation}")
     array = sitk.GetArrayViewFromImage(labels)
     present = [int(value) for value in np.unique(array) if value != 0]
     if not present:
@@ -54,6 +59,8 @@ def segmentation_from_labelmap(
     for segment_id, number in zip(segment_ids, present, strict=True):
         segmentation.GetSegmentation().GetSegment(segment_id).SetTag(LABEL_TAG, str(number))
     if closed_surface:
+        if decimation:
+            segmentation.GetSegmentation().SetConversionParameter("Decimation factor", str(decimation))
         segmentation.CreateClosedSurfaceRepresentation()
     return segmentation
 

@@ -34,6 +34,7 @@ METHOD_COMMANDS = {
     "semiology": "seizure semiology -> brain structure likelihood (Semio2Brain): terms, query, map, match",
     "video": "seizure video classification (GESTURES): preprocess, features, train, evaluate, predict",
 }
+SLICER_MODULES = ("SemiologyViz", "FCDSegmentation", "CavitySegmentation", "SeizureVideo")
 
 Handler = Callable[[argparse.Namespace], int | None]
 
@@ -93,20 +94,50 @@ def build_parser() -> argparse.ArgumentParser:
         "models; trained models are otherwise kept in OUT/model-cache and reused while code and settings match",
     )
     demo.set_defaults(handler=_run_demo, outputs={"out": "folder"})
+    serve = subparsers.add_parser(
+        "serve",
+        parents=[common_parser()],
+        help="the four module panels as a web app (trame-slicer) on http://HOST:PORT",
+        description="Serve the four module panels in the browser over one MRML scene (trame-slicer). "
+        "Listens on 127.0.0.1 unless --host says otherwise; opens files only under --data.",
+    )
+    _add_serve_arguments(serve)
+    serve.set_defaults(handler=_run_serve)
     return parser
 
 
-def _run_demo(arguments: argparse.Namespace) -> int:
+def _slicer_side(name: str):
     repository = Path(__file__).resolve().parents[2]
-    if str(repository / "EpilepsySuiteMRML") not in sys.path and (repository / "EpilepsySuiteMRML").is_dir():
-        sys.path.insert(0, str(repository))
+    for folder in (repository, *(repository / module for module in SLICER_MODULES)):
+        if folder.is_dir() and str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
     try:
-        demo = importlib.import_module("EpilepsySuiteMRML.demo")
+        return importlib.import_module(name)
     except ImportError as error:
         raise InputError(
-            "demo", f"the Slicer-side packages are not importable ({error}); run from the repository"
+            name, f"the Slicer-side packages are not importable ({error}); run from the repository"
         ) from None
-    return demo.main(arguments)
+
+
+def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=None, help="folder whose files the page may open (read only)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    parser.add_argument("--max-upload-mb", type=float, default=512.0, help="largest upload accepted, MB (default 512)")
+    parser.add_argument(
+        "--semiology-database", type=Path, default=None,
+        help="Semio2Brain folder (default: $EPILEPSY_SUITE_SEMIO2BRAIN, the remembered one, or ../shared/data/semio2brain)",
+    )  # fmt: skip
+    parser.add_argument("--anti-aliasing", type=int, default=0, metavar="SAMPLES",
+                        help="multisamples per view (default 0: fastest on CPU servers)")  # fmt: skip
+
+
+def _run_serve(arguments: argparse.Namespace) -> int:
+    return _slicer_side("EpilepsySuiteWeb.app").main(arguments)
+
+
+def _run_demo(arguments: argparse.Namespace) -> int:
+    return _slicer_side("EpilepsySuiteMRML.demo").main(arguments)
 
 
 def configure_logging(quiet: bool = False) -> None:

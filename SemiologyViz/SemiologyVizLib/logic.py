@@ -129,7 +129,12 @@ class SemiologyVizLogic:
     # ------------------------------------------------------------------------------------ parcellation
 
     def set_parcellation(
-        self, parcellation_node=None, reference_node=None, atlas: str = "auto", surfaces: bool = True
+        self,
+        parcellation_node=None,
+        reference_node=None,
+        atlas: str = "auto",
+        surfaces: bool = True,
+        decimation: float = 0.0,
     ) -> Parcellation:
         """Build the segmentation of the scoreable structures (white matter, ventricles... stripped).
 
@@ -141,6 +146,8 @@ class SemiologyVizLogic:
             atlas: ``gif``, ``nmm`` or ``auto`` (detected from the labels present).
             surfaces: build the 3D meshes (marching cubes, seconds for ~100 structures at 1 mm);
                 False for the 2D views only.
+            decimation: fraction of the meshes' triangles removed (0: none; the web app, which
+                renders without a GPU, uses about 0.9).
         """
         database = self.engine.database
         if parcellation_node is None:
@@ -168,6 +175,7 @@ class SemiologyVizLogic:
             "Semiology structures",
             closed_surface=surfaces,
             reference_volume=reference_node,
+            decimation=decimation,
         )
         from scipy import ndimage
 
