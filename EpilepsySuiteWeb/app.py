@@ -233,7 +233,11 @@ class SuiteApp(TrameApp):
                     for panel in self.panels.values():
                         with html.Div(v_if=f"panel === '{panel.key}'"):
                             panel.build_content()
-                    with html.Div(classes="flex-grow-1", style="position: relative; min-height: 300px"):
+                    # The recording panel needs no brain views: they are hidden (not destroyed) there.
+                    with html.Div(
+                        v_show="panel !== 'vid'", classes="flex-grow-1", style="position: relative; min-height: 300px",
+                        raw_attrs=['data-testid="views"'],
+                    ):  # fmt: skip
                         self.views.layouts.initialize_layout_grid(self.ui)
 
 

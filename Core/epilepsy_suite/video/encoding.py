@@ -47,12 +47,14 @@ def video_writer(
     codec: str = DEFAULT_CODEC,
     quality: int = 23,
     fast_start: bool = False,
+    encoder_options: dict[str, str] | None = None,
 ) -> Iterator[FrameSink]:
     """Open ``path`` for writing frames of ``size`` = ``(width, height)`` at ``fps``.
 
     The file appears under its name only when the block finishes without error. ``quality`` is
     the constant rate factor of the x264/x265 encoders (lower is better, 18-28 is usual);
-    ``fast_start`` puts the index at the start of an mp4, so a truncated copy stays readable.
+    ``fast_start`` puts the index at the start of an mp4, so a truncated copy stays readable;
+    ``encoder_options`` go to the encoder as they are (e.g. libvpx's ``deadline``).
     """
     import av
 
@@ -73,6 +75,8 @@ def video_writer(
                 stream.options = {"crf": str(quality), "preset": "veryfast"}
                 if codec == "libx265":
                     stream.options["x265-params"] = "log-level=error"
+            if encoder_options:
+                stream.options = {**stream.options, **encoder_options}
             sink = FrameSink(container, stream, Path(path))
             yield sink
             for packet in stream.encode():
@@ -82,4 +86,4 @@ def video_writer(
 
 
 def _format_of(path: Path) -> str | None:
-    return {".mp4": "mp4", ".mkv": "matroska", ".avi": "avi", ".mov": "mov"}.get(path.suffix.lower())
+    return {".mp4": "mp4", ".mkv": "matroska", ".avi": "avi", ".mov": "mov", ".webm": "webm"}.get(path.suffix.lower())

@@ -1,0 +1,168 @@
+"""Cavity panel: postoperative T1 -> resection cavity, TTA uncertainty, resected structures.
+
+The network runs in a background job (:func:`CavitySegmentationLib.logic.compute_cavity`); the
+result is shown by :meth:`CavitySegmentationLogic.show`, exactly as in Slicer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+from CavitySegmentationLib.logic import CavitySegmentationLogic, compute_cavity
+from epilepsy_suite.errors import InputError
+from epilepsy_suite.io import check_same_grid, read_label_map
+from epilepsy_suite.jobs import BackgroundJob
+from trame.widgets import html
+from trame.widgets import vuetify3 as v3
+
+from EpilepsySuiteMRML.tables import records_from_table_node
+from EpilepsySuiteMRML.volumes import ras_of_voxel, sitk_from_volume_node
+
+from ..files import IMAGE_SUFFIXES, MODEL_SUFFIXES
+from .base import Panel, Table
+from .fcd import DEVICES
+
+RESULT_COLUMNS = [("item", "Result"), ("value", "Value"), ("unit", "Unit")]
+STRUCTURE_COLUMNS = [("name", "Structure"), ("resected_ml", "Resected mL"), ("resected_percent", "% resected")]
+OVERLAYS = ["probability", "uncertainty", "none"]
+
+
+class CavityPanel(Panel):
+    key = "cav"
+    title = "Cavity"
+    icon = "mdi-circle-slice-5"
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.logic = CavitySegmentationLogic(self.scene)
+        self.result = None
+        self.postop_node = None
+        self.parcellation: sitk.Image | None = None
+        self.state.update(
+            {
+                "cav_postop": "",
+                "cav_parcellation": "",
+                "cav_model": "",
+                "cav_images": [],
+                "cav_models": [],
+                "cav_tta": 0,
+                "cav_overlay": "probability",
+                "cav_results": Table.of([], RESULT_COLUMNS),
+                "cav_structures": Table.of([], STRUCTURE_COLUMNS),
+            }
+        )
+        self.state.change("cav_overlay")(self._on_overlay)
+        self.state.change("cav_postop")(self._on_postop)
+        self.refresh_listing()
+
+    def refresh_listing(self) -> None:
+        self.state.cav_images = self.files.listing(IMAGE_SUFFIXES)
+        self.state.cav_models = self.files.listing(MODEL_SUFFIXES)
+
+    def activate(self) -> None:
+        super().activate()
+        self.views.show_background(self.postop_node, reset=False)
+        self._on_overlay(self.state.cav_overlay)
+
+    def _on_postop(self, cav_postop: str = "", **_) -> None:
+        if cav_postop and self.app.active_panel == self.key:
+            self.postop_node = self.guarded(self.load_volume, "postoperative T1", cav_postop, "postoperative T1")
+            if self.postop_node is not None:
+                self.views.show_background(self.postop_node)
+
+    def run(self) -> None:
+        state = self.state
+        try:
+            if self.jobs.busy:
+                raise InputError("cavity", "another job is running: wait for it or cancel it")
+            if not state.cav_postop:
+                raise InputError("postoperative T1", "choose the postoperative T1 image")
+            model_path = self.files.resolve(state.cav_model)
+            self.postop_node = self.load_volume("postoperative T1", state.cav_postop, "postoperative T1")
+            image = sitk_from_volume_node(self.postop_node)
+            self.parcellation = None
+            if state.cav_parcellation:
+                path = self.files.resolve(state.cav_parcellation)
+                self.parcellation = read_label_map(path)
+                check_same_grid(image, self.parcellation, state.cav_postop, state.cav_parcellation)
+            tta = int(state.cav_tta)
+            if not 0 <= tta <= 100:
+                raise InputError("TTA iterations", f"must be between 0 and 100, not {tta}")
+        except InputError as error:
+            self.fail(error)
+            return
+        self.views.show_background(self.postop_node)
+        job = BackgroundJob(
+            compute_cavity, image, str(model_path), name="Cavity segmentation", device=str(state.device),
+            tta_iterations=tta,
+        )  # fmt: skip
+        warning = self.logic.cpu_warning(self.postop_node, str(state.device), tta)
+        self.status(warning or "Segmenting the cavity...")
+        self.jobs.start(job, lambda prediction: self._show(prediction, tta), self.key)
+
+    def _show(self, prediction, tta: int) -> None:
+        if self.result is not None:
+            old = self.result
+            self.remove_nodes(
+                old.segmentation_node, old.probability_node, old.uncertainty_node, old.table_node, old.structures_node
+            )
+        self.result = self.logic.show(prediction, self.postop_node, self.parcellation, tta, "Cavity")
+        result = self.result
+        self.own(result.segmentation_node, result.probability_node, result.uncertainty_node, result.table_node,
+                 result.structures_node)  # fmt: skip
+        self.state.cav_results = Table.of(records_from_table_node(result.table_node), RESULT_COLUMNS)
+        self.state.cav_structures = Table.of(result.structures, STRUCTURE_COLUMNS)
+        if result.uncertainty_node is None and self.state.cav_overlay == "uncertainty":
+            self.state.cav_overlay = "probability"
+        self._on_overlay(self.state.cav_overlay)
+        self.status(f"Cavity: {prediction.volume_ml:.1f} mL." if prediction.volume_ml > 0 else "No cavity found.")
+
+    def _on_overlay(self, cav_overlay: str = "probability", **_) -> None:
+        if self.result is None or self.app.active_panel != self.key:
+            return
+        node = {"probability": self.result.probability_node, "uncertainty": self.result.uncertainty_node}.get(
+            cav_overlay
+        )
+        self.views.show_foreground(node, 0.5)
+
+    def centre_on_structure(self, row: int) -> None:
+        if self.result is None or not 0 <= int(row) < len(self.result.structures) or self.parcellation is None:
+            return
+        label = int(self.result.structures[int(row)]["label"])
+        array = sitk.GetArrayViewFromImage(self.parcellation)
+        mask = sitk.GetArrayViewFromImage(self.result.prediction.mask) > 0
+        voxels = np.argwhere((array == label) & mask)
+        if len(voxels):
+            self.views.centre_on(ras_of_voxel(self.parcellation, tuple(voxels.mean(axis=0)[::-1])))
+
+    def centre_on_cavity(self, row: int = 0) -> None:
+        if self.result is None or self.result.prediction.volume_ml <= 0:
+            return
+        mask = self.result.prediction.mask
+        voxels = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)
+        self.views.centre_on(ras_of_voxel(mask, tuple(voxels.mean(axis=0)[::-1])))
+
+    # ---------------------------------------------------------------------------- UI
+
+    def build_controls(self) -> None:
+        self.app.file_select("cav_postop", "cav_images", "Postoperative T1 (under --data, or uploaded)", "cav-postop")
+        self.app.file_select("cav_parcellation", "cav_images", "Preoperative parcellation (optional)", "cav-parc")
+        self.app.file_select("cav_model", "cav_models", "Cavity model file", "cav-model")
+        with html.Div(classes="d-flex"):
+            v3.VSelect(v_model=("device",), items=(DEVICES,), label="Device", density="compact", hide_details=True,
+                       classes="mr-1")  # fmt: skip
+            v3.VTextField(
+                v_model_number=("cav_tta",), type="number", min=0, max=100, label="TTA iterations",
+                density="compact", hide_details=True,
+            )  # fmt: skip
+        v3.VBtn(
+            "Segment cavity", color="primary", block=True, classes="my-2", click=self.run, disabled=("job_active",),
+            raw_attrs=['data-testid="cav-run"'],
+        )  # fmt: skip
+        v3.VBtnToggle(
+            v_model=("cav_overlay",), v_if="cav_results.rows.length", density="compact", mandatory=True,
+            divided=True, variant="outlined", classes="my-1",
+            children=[v3.VBtn(name, value=name, size="small") for name in OVERLAYS],
+        )  # fmt: skip
+        self.app.results_table("cav_results", self.centre_on_cavity, "cav-results")
+        self.app.results_table("cav_structures", self.centre_on_structure, "cav-structures")
