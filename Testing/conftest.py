@@ -23,6 +23,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: long test, run on demand with -m slow")
     config.addinivalue_line("markers", "mrml: needs the slicer-core MRML package")
+    config.addinivalue_line("markers", "browser: drives the web app in chromium (skipped without a browser)")
 
 
 @pytest.fixture

@@ -253,6 +253,7 @@ class SemiologyPanel(Panel):
             density="compact",
             hide_details=True,
             classes="my-2",
+            raw_attrs=['data-testid="sem-dominant"'],
         )
         with v3.VExpansionPanels(multiple=True, variant="accordion"):
             with v3.VExpansionPanel(title="Literature filters"):

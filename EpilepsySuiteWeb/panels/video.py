@@ -92,6 +92,7 @@ class VideoPanel(Panel):
                 "vid_extractors": list(EXTRACTORS),
                 "vid_src": "",
                 "vid_time": 0.0,
+                "vid_seek": 0.0,
                 "vid_t0": 0.0,
                 "vid_t1": 1.0,
                 "vid_svg": "",
@@ -221,7 +222,7 @@ class VideoPanel(Panel):
                 with html.Tbody():
                     with html.Tr(
                         v_for="(row, i) in vid_segments.rows", key="i", style="cursor: pointer",
-                        click="$refs.vidplayer.currentTime = parseFloat(row.start_s)",
+                        click="vid_seek = parseFloat(row.start_s) + 1e-6 * Math.random()",
                         raw_attrs=[':data-testid="`vid-segments-row-${i}`"'],
                     ):  # fmt: skip
                         html.Td("{{ row[h.key] }}", v_for="h in vid_segments.headers", key="h.key")
@@ -232,9 +233,12 @@ class VideoPanel(Panel):
                 v_if="vid_src",
                 src=("vid_src",),
                 controls=True,
-                ref="vidplayer",
                 style="max-height: 42vh; max-width: 100%; display: block; margin: auto; background: black",
-                raw_attrs=['data-testid="vid-player"', '@timeupdate="vid_time = $event.target.currentTime"'],
+                raw_attrs=[
+                    'data-testid="vid-player"',
+                    '@timeupdate="vid_time = $event.target.currentTime"',
+                    ':currentTime.prop="vid_seek"',  # a segment row click seeks (Vue sets the DOM property)
+                ],
             )
             with html.Div(
                 v_if="vid_svg", style="position: relative; width: 100%; height: 160px;",

@@ -46,8 +46,8 @@ def write_sample_data(folder: Path) -> dict[str, str]:
 
     # Postoperative T1: the template at 2 mm with a dark ellipsoidal "cavity" in the right temporal lobe.
     template = sitk.Cast(mni_template(), sitk.sitkFloat32)
-    grid = sitk.Image([int(round(s * sp / 2.0)) for s, sp in zip(template.GetSize(), template.GetSpacing())],
-                      sitk.sitkFloat32)  # fmt: skip
+    size = [round(n * spacing / 2.0) for n, spacing in zip(template.GetSize(), template.GetSpacing(), strict=True)]
+    grid = sitk.Image(size, sitk.sitkFloat32)
     grid.SetSpacing((2.0, 2.0, 2.0))
     grid.SetOrigin(template.GetOrigin())
     grid.SetDirection(template.GetDirection())
