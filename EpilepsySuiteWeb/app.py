@@ -49,6 +49,7 @@ class SuiteApp(TrameApp):
         semiology_database: the Semio2Brain folder (None: the Logic's default).
         device: torch device for the models (``auto``, ``cpu``, ``cuda``...).
         multisamples: anti-aliasing samples of every view (0 on CPU servers).
+        mesh_decimation: fraction of the parcellation meshes' triangles removed (0.9 on CPU servers).
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class SuiteApp(TrameApp):
         semiology_database: str | os.PathLike[str] | None = None,
         device: str = "auto",
         multisamples: int = 0,
+        mesh_decimation: float = 0.9,
     ) -> None:
         super().__init__(server)
         started = time.perf_counter()
@@ -67,6 +69,7 @@ class SuiteApp(TrameApp):
         self.files = files or DataFolder(None)
         self.semiology_database = semiology_database
         self.device = device
+        self.mesh_decimation = mesh_decimation
         self.slicer_app = SlicerApp()
         self.views = SuiteViews(self.server, self.slicer_app, multisamples)
         self.jobs = JobRunner(self.server)
@@ -263,6 +266,7 @@ def main(arguments: argparse.Namespace) -> int:
             semiology_database=database,
             device=arguments.device,
             multisamples=arguments.anti_aliasing,
+            mesh_decimation=arguments.mesh_decimation,
         )
         app.server.start(host=arguments.host, port=arguments.port, open_browser=False, show_connection_info=True)
     finally:

@@ -120,16 +120,22 @@ def _slicer_side(name: str):
 
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    from .validation import Number
+
     parser.add_argument("--data", type=Path, default=None, help="folder whose files the page may open (read only)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
-    parser.add_argument("--max-upload-mb", type=float, default=512.0, help="largest upload accepted, MB (default 512)")
+    parser.add_argument("--port", type=Number(int, minimum=0, maximum=65535), default=8080,
+                        help="port (default 8080; 0 picks a free one)")  # fmt: skip
+    parser.add_argument("--max-upload-mb", type=Number(float, above=0), default=512.0,
+                        help="largest upload accepted, MB (default 512)")  # fmt: skip
     parser.add_argument(
         "--semiology-database", type=Path, default=None,
         help="Semio2Brain folder (default: $EPILEPSY_SUITE_SEMIO2BRAIN, the remembered one, or ../shared/data/semio2brain)",
     )  # fmt: skip
-    parser.add_argument("--anti-aliasing", type=int, default=0, metavar="SAMPLES",
+    parser.add_argument("--anti-aliasing", type=Number(int, minimum=0, maximum=16), default=0, metavar="SAMPLES",
                         help="multisamples per view (default 0: fastest on CPU servers)")  # fmt: skip
+    parser.add_argument("--mesh-decimation", type=Number(float, minimum=0, below=1), default=0.9, metavar="FRACTION",
+                        help="fraction of the parcellation meshes' triangles removed (default 0.9; 0 keeps all)")  # fmt: skip
 
 
 def _run_serve(arguments: argparse.Namespace) -> int:

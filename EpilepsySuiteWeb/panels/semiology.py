@@ -30,8 +30,6 @@ FILTERS = (
     ("concordance", "Ground truth: concordant imaging/EEG"),
     ("seeg", "Ground truth: sEEG"),
 )
-# Meshes of ~100 structures at 1 mm are 1.7 M triangles: too many for a CPU renderer.
-DECIMATION = 0.9
 
 
 def colour_bar_css(colormap: str, stops: int = 11) -> str:
@@ -92,7 +90,7 @@ class SemiologyPanel(Panel):
     def ensure_parcellation(self) -> None:
         if self.logic.parcellation is None:
             started = time.perf_counter()
-            parcellation = self.logic.set_parcellation(decimation=DECIMATION)
+            parcellation = self.logic.set_parcellation(decimation=self.app.mesh_decimation)
             self.own(parcellation.segmentation_node)
             self.background = parcellation.reference_node
             self.views.show_background(self.background)
