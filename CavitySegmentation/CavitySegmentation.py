@@ -21,6 +21,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from EpilepsySuiteMRML.background import JobWidgetMixin
+
 
 class CavitySegmentation(ScriptedLoadableModule):
     def __init__(self, parent):
@@ -51,7 +53,9 @@ class CavitySegmentationParameterNode:
     registerToMNI: Annotated[bool, Default(False)]
 
 
-class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, JobWidgetMixin):
+    jobTitle = "Cavity segmentation"
+
     """Binds the panel to a parameter node and calls the Logic; computes nothing itself."""
 
     def __init__(self, parent=None) -> None:
@@ -59,7 +63,8 @@ class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         VTKObservationMixin.__init__(self)
         self.logic = None
         self.result = None
-        self.cancelToken = None
+        self.watcher = None
+        self.parcellationImage = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
 
@@ -115,11 +120,11 @@ class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         return ensure_torch_module_requirements()
 
     def onApply(self) -> None:
+        """Segment in a background process (the GUI stays live); show the result when it ends."""
         if not self.ensureDependencies():
             return
         from CavitySegmentationLib.logic import CavitySegmentationLogic
-        from epilepsy_suite.errors import CancelledError, InputError
-        from epilepsy_suite.progress import CancelToken
+        from epilepsy_suite.errors import InputError
 
         parameters = self._parameterNode
         self.logic = self.logic or CavitySegmentationLogic(slicer.mrmlScene)
@@ -127,36 +132,28 @@ class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         if warning and not slicer.util.confirmOkCancelDisplay(warning + " Continue?"):
             return
         qt.QSettings().setValue(MODEL_SETTING, parameters.modelPath)
-        self.cancelToken = CancelToken()
-        self.ui.applyButton.enabled, self.ui.cancelButton.enabled = False, True
-        self.ui.statusLabel.text = "Segmenting the cavity..."
-
-        def progress(fraction: float, message: str) -> None:
-            self.ui.progressBar.value = int(100 * fraction)
-            self.ui.statusLabel.text = message
-            slicer.app.processEvents()
-
         try:
-            with slicer.util.tryWithErrorDisplay("Cavity segmentation failed.", waitCursor=True):
-                try:
-                    self.result = self.logic.predict(
-                        parameters.postopT1,
-                        parameters.modelPath,
-                        parameters.parcellation,
-                        parameters.device,
-                        parameters.ttaIterations,
-                        parameters.largestComponent,
-                        progress=progress,
-                        cancel=self.cancelToken,
-                        tta_mode=parameters.ttaMode,
-                        register=parameters.registerToMNI,
-                    )
-                except InputError as error:
-                    slicer.util.errorDisplay(str(error))
-                    return
-                except CancelledError:
-                    self.ui.statusLabel.text = "Cancelled."
-                    return
+            job, self.parcellationImage = self.logic.job(
+                parameters.postopT1,
+                parameters.modelPath,
+                parameters.parcellation,
+                parameters.device,
+                parameters.ttaIterations,
+                parameters.largestComponent,
+                tta_mode=parameters.ttaMode,
+                register=parameters.registerToMNI,
+            )
+        except InputError as error:
+            slicer.util.errorDisplay(str(error))
+            return
+        self.startJob(job, qt.QTimer(), self.onResult, "Segmenting the cavity in the background...")
+
+    def onResult(self, prediction) -> None:
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Showing the cavity failed."):
+            self.result = self.logic.show(
+                prediction, parameters.postopT1, self.parcellationImage, parameters.ttaIterations
+            )
             if self.result.uncertainty_node is not None:
                 slicer.util.setSliceViewerLayers(
                     background=parameters.postopT1, foreground=self.result.uncertainty_node, foregroundOpacity=0.4
@@ -164,18 +161,10 @@ class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self.ui.resultsTableView.setMRMLTableNode(self.result.table_node)
             if self.result.structures_node is not None:
                 self.ui.structuresTableView.setMRMLTableNode(self.result.structures_node)
-            prediction = self.result.prediction
             uncertainty = (
                 f", image uncertainty {prediction.uncertainty:.3f}" if prediction.uncertainty is not None else ""
             )
             self.ui.statusLabel.text = f"Cavity: {prediction.volume_ml:.1f} mL{uncertainty}."
-            self.ui.progressBar.value = 100
-        finally:
-            self.ui.applyButton.enabled, self.ui.cancelButton.enabled = True, False
-
-    def onCancel(self) -> None:
-        if self.cancelToken is not None:
-            self.cancelToken.cancel()
 
 
 class CavitySegmentationSlicerLogic(ScriptedLoadableModuleLogic):

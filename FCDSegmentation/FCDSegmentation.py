@@ -22,6 +22,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from EpilepsySuiteMRML.background import JobWidgetMixin
+
 MODEL_SETTING = "EpilepsySuite/FCDSegmentation/ModelPath"
 
 
@@ -58,7 +60,9 @@ class FCDSegmentationParameterNode:
     coregisterFlair: Annotated[bool, Default(False)]
 
 
-class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, JobWidgetMixin):
+    jobTitle = "FCD segmentation"
+
     """Binds the panel to a parameter node and calls the Logic; computes nothing itself."""
 
     def __init__(self, parent=None) -> None:
@@ -66,7 +70,7 @@ class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         VTKObservationMixin.__init__(self)
         self.logic = None
         self.result = None
-        self.cancelToken = None
+        self.watcher = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
 
@@ -123,55 +127,42 @@ class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return ensure_torch_module_requirements()
 
     def onApply(self) -> None:
+        """Run the network in a background process (the GUI stays live); show the result when it ends."""
         if not self.ensureDependencies():
             return
-        from epilepsy_suite.errors import CancelledError, InputError
-        from epilepsy_suite.progress import CancelToken
+        from epilepsy_suite.errors import InputError
         from FCDSegmentationLib.logic import FCDSegmentationLogic
 
         parameters = self._parameterNode
         qt.QSettings().setValue(MODEL_SETTING, parameters.modelPath)
         self.logic = self.logic or FCDSegmentationLogic(slicer.mrmlScene)
-        self.cancelToken = CancelToken()
-        self.ui.applyButton.enabled, self.ui.cancelButton.enabled = False, True
-        self.ui.statusLabel.text = "Running MS-DSA-Net (this takes minutes on a CPU)..."
-
-        def progress(fraction: float, message: str) -> None:
-            self.ui.progressBar.value = int(100 * fraction)
-            self.ui.statusLabel.text = message
-            slicer.app.processEvents()
-
         try:
-            with slicer.util.tryWithErrorDisplay("FCD segmentation failed.", waitCursor=True):
-                try:
-                    self.result = self.logic.predict(
-                        parameters.t1,
-                        parameters.flair,
-                        parameters.modelPath,
-                        parameters.device,
-                        parameters.threshold,
-                        parameters.postprocess,
-                        parameters.minClusterVoxels,
-                        parameters.registerToMNI,
-                        progress=progress,
-                        cancel=self.cancelToken,
-                        preprocessing=parameters.preprocessing,
-                        coregister_flair=parameters.coregisterFlair,
-                    )
-                except InputError as error:
-                    slicer.util.errorDisplay(str(error))
-                    return
-                except CancelledError:
-                    self.ui.statusLabel.text = "Cancelled."
-                    return
+            job = self.logic.job(
+                parameters.t1,
+                parameters.flair,
+                parameters.modelPath,
+                parameters.device,
+                parameters.threshold,
+                parameters.postprocess,
+                parameters.minClusterVoxels,
+                parameters.registerToMNI,
+                preprocessing=parameters.preprocessing,
+                coregister_flair=parameters.coregisterFlair,
+            )
+        except InputError as error:
+            slicer.util.errorDisplay(str(error))
+            return
+        self.startJob(job, qt.QTimer(), self.onResult, "Running MS-DSA-Net in the background (minutes on a CPU)...")
+
+    def onResult(self, prediction) -> None:
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Showing the FCD result failed."):
+            self.result = self.logic.show(prediction, parameters.t1)
             slicer.util.setSliceViewerLayers(
                 background=parameters.flair, foreground=self.result.probability_node, foregroundOpacity=0.5
             )
             self.ui.clusterTableView.setMRMLTableNode(self.result.table_node)
             self.ui.statusLabel.text = f"{len(self.result.clusters)} candidate cluster(s)."
-            self.ui.progressBar.value = 100
-        finally:
-            self.ui.applyButton.enabled, self.ui.cancelButton.enabled = True, False
 
     def onPresetChosen(self, index: int) -> None:
         """Show the chosen preset's defaults (registration, FLAIR co-registration, post-processing, threshold)."""
@@ -185,10 +176,6 @@ class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         parameters.coregisterFlair = choices["coregister_flair"]
         parameters.postprocess = choices["postprocess"]
         parameters.threshold = choices["threshold"]
-
-    def onCancel(self) -> None:
-        if self.cancelToken is not None:
-            self.cancelToken.cancel()
 
     def onClusterSelected(self) -> None:
         rows = self.ui.clusterTableView.selectedMRMLTableRowIndices()

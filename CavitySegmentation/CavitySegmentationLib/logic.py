@@ -9,16 +9,18 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 from epilepsy_suite.cavity.checkpoint import load_cavity_model
 from epilepsy_suite.cavity.evaluation import resected_structures
-from epilepsy_suite.cavity.inference import CavityPrediction, NetworkGrid, predict_cavity, template_grid
+from epilepsy_suite.cavity.inference import CavityPrediction, predict_image
 from epilepsy_suite.data import LabelTable, as_neuromorphometrics, make_label
 from epilepsy_suite.device import resolve_device
 from epilepsy_suite.errors import InputError
 from epilepsy_suite.io import check_same_grid
+from epilepsy_suite.jobs import BackgroundJob
 from epilepsy_suite.progress import CancelToken
 
 from EpilepsySuiteMRML.colors import color_table_from_matplotlib
@@ -44,34 +46,6 @@ class CavityResult:
     table_node: object
     structures_node: object | None
     structures: list[dict[str, object]] = field(default_factory=list)
-
-
-def compute_cavity(
-    image: sitk.Image,
-    model,
-    device: str = "auto",
-    tta_iterations: int = 0,
-    keep_largest_component: bool = True,
-    progress: Callable[[float, str], None] | None = None,
-    cancel: CancelToken | None = None,
-    tta_mode: str = "published",
-    register: bool = False,
-) -> CavityPrediction:
-    """The cavity prediction on a postoperative T1, on its grid: no scene involved.
-
-    ``model`` is a loaded ``(model, payload)`` pair or the path of the model file (loaded on
-    ``device``). Runs in a background process as well (its arguments and result pickle).
-    """
-    if isinstance(model, (str, os.PathLike)):
-        model = load_cavity_model(model, resolve_device(device))
-    network, payload = model
-    if progress is not None and register:
-        progress(0.0, "registering to the MNI template")
-    grid = template_grid(image) if register else NetworkGrid()
-    return predict_cavity(
-        network, image, payload["landmarks"], resolve_device(device), tta_iterations, 0.5, keep_largest_component,
-        progress=progress, cancel=cancel, tta_mode=tta_mode, grid=grid,
-    )  # fmt: skip
 
 
 class CavitySegmentationLogic:
@@ -120,6 +94,15 @@ class CavitySegmentationLogic:
         ``<name> uncertainty`` (voxel-wise standard deviation) and ``<name> results`` (volume, image
         uncertainty); with a preoperative parcellation on the same grid, ``<name> resected structures``.
         """
+        image, parcellation = self._inputs(postop_node, model_path, parcellation_node)
+        prediction = predict_image(
+            image, self.model(model_path, device), device, tta_iterations, keep_largest_component,
+            progress=progress, cancel=cancel, tta_mode=tta_mode, register=register,
+        )  # fmt: skip
+        return self.show(prediction, postop_node, parcellation, tta_iterations, output_name)
+
+    @staticmethod
+    def _inputs(postop_node, model_path, parcellation_node) -> tuple[sitk.Image, sitk.Image | None]:
         if postop_node is None:
             raise InputError("postoperative T1", "select the postoperative T1 volume")
         if not model_path:
@@ -131,11 +114,32 @@ class CavitySegmentationLogic:
         if parcellation_node is not None:
             parcellation = sitk_from_volume_node(parcellation_node)
             check_same_grid(image, parcellation, postop_node.GetName(), parcellation_node.GetName())
-        prediction = compute_cavity(
-            image, self.model(model_path, device), device, tta_iterations, keep_largest_component,
-            progress=progress, cancel=cancel, tta_mode=tta_mode, register=register,
+        return image, parcellation
+
+    def job(
+        self,
+        postop_node,
+        model_path: str,
+        parcellation_node=None,
+        device: str = "auto",
+        tta_iterations: int = 0,
+        keep_largest_component: bool = True,
+        tta_mode: str = "published",
+        register: bool = False,
+    ) -> tuple[BackgroundJob, sitk.Image | None]:
+        """The work of :meth:`predict` as a background job (not started), and the parcellation
+        :meth:`show` needs with its result. The inputs are checked here, before any process starts."""
+        image, parcellation = self._inputs(postop_node, model_path, parcellation_node)
+        if not Path(model_path).is_file():
+            raise InputError(model_path, "the cavity model file does not exist")
+        if tta_iterations < 0:
+            raise InputError("TTA iterations", f"must be 0 or more, not {tta_iterations}")
+        job = BackgroundJob(
+            predict_image, image, str(model_path), name="Cavity segmentation", device=str(device),
+            tta_iterations=int(tta_iterations), keep_largest_component=keep_largest_component, tta_mode=tta_mode,
+            register=register,
         )  # fmt: skip
-        return self.show(prediction, postop_node, parcellation, tta_iterations, output_name)
+        return job, parcellation
 
     def show(
         self,

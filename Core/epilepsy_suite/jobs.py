@@ -24,9 +24,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["BackgroundJob", "JobState", "ProgressReport"]
+__all__ = ["BackgroundJob", "JobState", "ProgressReport", "set_python"]
 
 _CONTEXT = multiprocessing.get_context("spawn")
+
+
+def set_python(executable: str) -> None:
+    """The interpreter job processes start (default: this one). In 3D Slicer, ``PythonSlicer``."""
+    _CONTEXT.set_executable(executable)
 
 
 class JobState(StrEnum):

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-from CavitySegmentationLib.logic import CavitySegmentationLogic, compute_cavity
+from CavitySegmentationLib.logic import CavitySegmentationLogic
 from epilepsy_suite.errors import InputError
-from epilepsy_suite.io import check_same_grid, read_label_map
-from epilepsy_suite.jobs import BackgroundJob
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
 from EpilepsySuiteMRML.tables import records_from_table_node
-from EpilepsySuiteMRML.volumes import ras_of_voxel, sitk_from_volume_node
+from EpilepsySuiteMRML.volumes import ras_of_voxel
 
 from ..files import IMAGE_SUFFIXES, MODEL_SUFFIXES
 from .base import Panel, Table
@@ -79,23 +77,19 @@ class CavityPanel(Panel):
                 raise InputError("postoperative T1", "choose the postoperative T1 image")
             model_path = self.files.resolve(state.cav_model)
             self.postop_node = self.load_volume("postoperative T1", state.cav_postop, "postoperative T1")
-            image = sitk_from_volume_node(self.postop_node)
-            self.parcellation = None
+            parcellation_node = None
             if state.cav_parcellation:
-                path = self.files.resolve(state.cav_parcellation)
-                self.parcellation = read_label_map(path)
-                check_same_grid(image, self.parcellation, state.cav_postop, state.cav_parcellation)
+                parcellation_node = self.load_volume("parcellation", state.cav_parcellation, "parcellation")
             tta = int(state.cav_tta)
             if not 0 <= tta <= 100:
                 raise InputError("TTA iterations", f"must be between 0 and 100, not {tta}")
+            job, self.parcellation = self.logic.job(
+                self.postop_node, str(model_path), parcellation_node, str(state.device), tta
+            )
         except InputError as error:
             self.fail(error)
             return
         self.views.show_background(self.postop_node)
-        job = BackgroundJob(
-            compute_cavity, image, str(model_path), name="Cavity segmentation", device=str(state.device),
-            tta_iterations=tta,
-        )  # fmt: skip
         warning = self.logic.cpu_warning(self.postop_node, str(state.device), tta)
         self.status(warning or "Segmenting the cavity...")
         self.jobs.start(job, lambda prediction: self._show(prediction, tta), self.key)

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from epilepsy_suite.errors import InputError
 from epilepsy_suite.fcd.presets import DEFAULT_PRESET
-from epilepsy_suite.jobs import BackgroundJob
-from FCDSegmentationLib.logic import FCDSegmentationLogic, compute_fcd
+from FCDSegmentationLib.logic import FCDSegmentationLogic
 from FCDSegmentationLib.presets import PRESET_NAMES, preset_choices
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
-
-from EpilepsySuiteMRML.volumes import sitk_from_volume_node
 
 from ..files import IMAGE_SUFFIXES, MODEL_SUFFIXES
 from .base import Panel, Table
@@ -25,6 +22,7 @@ CLUSTER_COLUMNS = [
     ("volume_ml", "mL"),
     ("peak_probability", "Peak"),
     ("mean_probability", "Mean"),
+    ("ras", "R, A, S (mm)"),
 ]
 DEVICES = ["auto", "cpu", "cuda"]
 
@@ -98,23 +96,20 @@ class FCDPanel(Panel):
             self.t1_node = self.load_volume("T1", state.fcd_t1, "T1")
             flair_node = self.load_volume("FLAIR", state.fcd_flair, "FLAIR")
             self._set_visible(flair_node, False)
+            job = self.logic.job(
+                self.t1_node,
+                flair_node,
+                str(model_path),
+                device=str(state.device),
+                threshold=float(state.fcd_threshold),
+                postprocess=bool(state.fcd_postprocess),
+                min_cluster_voxels=int(state.fcd_min_cluster),
+                preprocessing=state.fcd_preset,
+            )
         except InputError as error:
             self.fail(error)
             return
         self.views.show_background(self.t1_node)
-        job = BackgroundJob(
-            compute_fcd,
-            sitk_from_volume_node(self.t1_node),
-            sitk_from_volume_node(flair_node),
-            str(model_path),
-            name="FCD segmentation",
-            device=str(state.device),
-            threshold=float(state.fcd_threshold),
-            postprocess=bool(state.fcd_postprocess),
-            min_cluster_voxels=int(state.fcd_min_cluster),
-            preprocessing=state.fcd_preset,
-            flair_name=state.fcd_flair,
-        )
         self.status("Running MS-DSA-Net...")
         self.jobs.start(job, self._show, self.key)
 
@@ -126,7 +121,11 @@ class FCDPanel(Panel):
         self._on_window(self.state.fcd_window, self.state.fcd_opacity)
         self.views.show_foreground(self.result.probability_node, float(self.state.fcd_opacity))
         clusters = self.result.clusters
-        self.state.fcd_clusters = Table.of(clusters, CLUSTER_COLUMNS)
+        rows = [
+            {**record, "ras": ", ".join(f"{float(record[f'centroid_{axis}']):.0f}" for axis in "ras")}
+            for record in clusters
+        ]
+        self.state.fcd_clusters = Table.of(rows, CLUSTER_COLUMNS)
         self.status(
             f"{len(clusters)} candidate cluster(s): click a row to centre the views on it."
             if clusters

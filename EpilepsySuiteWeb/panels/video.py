@@ -16,7 +16,7 @@ from pathlib import Path
 from epilepsy_suite.errors import InputError
 from epilepsy_suite.jobs import BackgroundJob
 from epilepsy_suite.video.extractors import EXTRACTORS
-from SeizureVideoLib.logic import SeizureVideoLogic, compute_seizure
+from SeizureVideoLib.logic import SeizureVideoLogic
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
@@ -148,14 +148,10 @@ class VideoPanel(Panel):
             layout = self.logic.montage_layout(state.vid_corner)
             if second is not None and layout is not None:
                 raise InputError("second view", "choose a second recording or a montage corner, not both")
+            job, video = self.logic.job(video, model, state.vid_extractor, weights, second, layout, str(state.device))
         except InputError as error:
             self.fail(error)
             return
-        job = BackgroundJob(
-            compute_seizure, str(video), str(model), name="Seizure classification",
-            extractor=state.vid_extractor, extractor_weights=str(weights) if weights else None,
-            second_view=str(second) if second else None, layout=layout, device=str(state.device),
-        )  # fmt: skip
         warning = self.logic.cpu_warning(video, str(state.device), second, layout)
         self.status(warning or "Classifying the seizure...")
         self.jobs.start(job, lambda prediction: self._show(prediction, video), self.key)

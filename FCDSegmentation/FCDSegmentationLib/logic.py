@@ -6,9 +6,9 @@ The caller gives the scene: ``slicer.mrmlScene`` in Slicer, a slicer-core scene 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -17,11 +17,10 @@ from epilepsy_suite.device import resolve_device
 from epilepsy_suite.errors import InputError
 from epilepsy_suite.fcd.checkpoint import load_fcd_model
 from epilepsy_suite.fcd.clusters import describe_clusters
-from epilepsy_suite.fcd.inference import Prediction, predict_subject
-from epilepsy_suite.fcd.postprocess import PostprocessSettings
-from epilepsy_suite.fcd.preprocessing import prepare_images
+from epilepsy_suite.fcd.inference import Prediction, predict_images
 from epilepsy_suite.fcd.presets import DEFAULT_PRESET, get_preset
 from epilepsy_suite.geometry import copy_geometry
+from epilepsy_suite.jobs import BackgroundJob
 from epilepsy_suite.progress import CancelToken
 
 from EpilepsySuiteMRML.colors import color_table_from_matplotlib
@@ -52,49 +51,6 @@ class FCDResult:
     segmentation_node: object | None
     table_node: object
     clusters: list[dict[str, object]] = field(default_factory=list)
-
-
-def compute_fcd(
-    t1: sitk.Image,
-    flair: sitk.Image,
-    model,
-    device: str = "auto",
-    threshold: float | None = None,
-    postprocess: bool | None = None,
-    min_cluster_voxels: int = 50,
-    register_to_mni: bool | None = None,
-    preprocessing: str = DEFAULT_PRESET,
-    coregister_flair: bool | None = None,
-    flair_name: str = "FLAIR",
-    progress: Callable[[float, str], None] | None = None,
-    cancel: CancelToken | None = None,
-) -> Prediction:
-    """The model's prediction on a T1 + FLAIR pair, on the T1's grid: no scene involved.
-
-    ``model`` is a loaded MS-DSA-Net or the path of its file (loaded on ``device``). The other
-    arguments are those of :meth:`FCDSegmentationLogic.predict`. Runs in a background process as
-    well (everything it takes and returns pickles).
-    """
-    preset = get_preset(preprocessing)
-    if isinstance(model, (str, os.PathLike)):
-        model, _ = load_fcd_model(model, resolve_device(device))
-    subject = prepare_images(
-        t1, flair, register_to_mni=register_to_mni, coregister=coregister_flair, flair_name=flair_name, preset=preset
-    )
-    if postprocess is None:
-        postprocess = preset.postprocess
-    settings = PostprocessSettings(min_cluster_voxels=min_cluster_voxels) if postprocess else None
-    return predict_subject(
-        model,
-        subject,
-        preset.threshold if threshold is None else threshold,
-        settings,
-        resolve_device(device),
-        preset.overlap,
-        preset.blend,
-        progress=progress,
-        cancel=cancel,
-    )
 
 
 class FCDSegmentationLogic:
@@ -141,26 +97,51 @@ class FCDSegmentationLogic:
         (segmentation, one segment per candidate cluster, most probable first) and
         ``<name> cluster table``; the slice views are centred on the first cluster.
         """
+        images, settings = self._work(
+            t1_node, flair_node, device=device, threshold=threshold, postprocess=postprocess,
+            min_cluster_voxels=min_cluster_voxels, register_to_mni=register_to_mni, preprocessing=preprocessing,
+            coregister_flair=coregister_flair,
+        )  # fmt: skip
+        model = self.model(model_path, device)[0]
+        prediction = predict_images(*images, model, **settings, progress=progress, cancel=cancel)
+        return self.show(prediction, t1_node, output_name, colormap)
+
+    @staticmethod
+    def _work(t1_node, flair_node, **settings) -> tuple[tuple[sitk.Image, sitk.Image], dict[str, object]]:
+        """The checked inputs of :func:`predict_images`: (T1, FLAIR) images and keyword settings."""
         if t1_node is None:
             raise InputError("T1", "select the T1 volume")
         if flair_node is None:
             raise InputError(t1_node.GetName(), "the FLAIR volume is missing: FCD segmentation needs both T1 and FLAIR")
-        prediction = compute_fcd(
-            sitk_from_volume_node(t1_node),
-            sitk_from_volume_node(flair_node),
-            self.model(model_path, device)[0],
-            device=device,
-            threshold=threshold,
-            postprocess=postprocess,
-            min_cluster_voxels=min_cluster_voxels,
-            register_to_mni=register_to_mni,
-            preprocessing=preprocessing,
+        get_preset(settings["preprocessing"])
+        images = (sitk_from_volume_node(t1_node), sitk_from_volume_node(flair_node))
+        return images, {**settings, "device": str(settings["device"]), "flair_name": flair_node.GetName()}
+
+    def job(
+        self,
+        t1_node,
+        flair_node,
+        model_path: str,
+        device: str = "auto",
+        threshold: float | None = None,
+        postprocess: bool | None = None,
+        min_cluster_voxels: int = 50,
+        register_to_mni: bool | None = None,
+        preprocessing: str = DEFAULT_PRESET,
+        coregister_flair: bool | None = None,
+    ) -> BackgroundJob:
+        """The work of :meth:`predict` as a background job (not started): its result goes to :meth:`show`.
+
+        The inputs are checked here, before any process starts.
+        """
+        images, settings = self._work(
+            t1_node, flair_node, device=device, threshold=threshold, postprocess=postprocess,
+            min_cluster_voxels=min_cluster_voxels, register_to_mni=register_to_mni, preprocessing=preprocessing,
             coregister_flair=coregister_flair,
-            flair_name=flair_node.GetName(),
-            progress=progress,
-            cancel=cancel,
-        )
-        return self.show(prediction, t1_node, output_name, colormap)
+        )  # fmt: skip
+        if not model_path or not Path(model_path).is_file():
+            raise InputError(model_path or "MS-DSA-Net model", "choose an existing model file")
+        return BackgroundJob(predict_images, *images, str(model_path), name="FCD segmentation", **settings)
 
     def show(self, prediction: Prediction, t1_node, output_name: str = "FCD", colormap: str = "inferno") -> FCDResult:
         """Add the review nodes of a :func:`compute_fcd` result to the scene (see :meth:`predict`)."""

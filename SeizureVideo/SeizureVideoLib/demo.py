@@ -61,7 +61,8 @@ def _frames_picture(path: Path, sequence_node, moments: list[tuple[float, str]])
     return path
 
 
-def _train_briefly(folder: Path, extractor) -> Path:
+def train_briefly(folder: Path, extractor) -> Path:
+    """A GESTURES checkpoint trained on the features of a few synthetic seizures (about a minute)."""
     annotations = make_synthetic_dataset(
         folder / "videos", TRAINING_VIDEOS, seed=11, durations=(8.0, 11.0), size=SIZE, show_bar=False
     )
@@ -88,7 +89,7 @@ def run(context) -> None:
             )
             training = "an untrained GESTURES model (random weights; the quick demo skips training)"
         else:
-            model_path = _train_briefly(Path(folder), extractor)
+            model_path = train_briefly(Path(folder), extractor)
             training = (
                 f"a GESTURES model (BLSTM, 16 segments) trained for {EPOCHS} epochs on the features of "
                 f"{TRAINING_VIDEOS} other synthetic seizures"

@@ -21,10 +21,11 @@ import slicer
 import vtk
 from epilepsy_suite.device import resolve_device
 from epilepsy_suite.errors import InputError
+from epilepsy_suite.jobs import BackgroundJob
 from epilepsy_suite.progress import CancelToken
 from epilepsy_suite.video.decoding import VideoInfo, probe_video, read_frames
 from epilepsy_suite.video.extractors import EXTRACTORS, FeatureExtractor, load_extractor
-from epilepsy_suite.video.inference import SeizurePrediction, predict_seizure
+from epilepsy_suite.video.inference import SeizurePrediction, predict_recording, predict_seizure
 from epilepsy_suite.video.models import load_gestures_model
 from epilepsy_suite.video.preprocessing import MontageLayout, even_pixels, view_sources
 from vtk.util import numpy_support
@@ -112,34 +113,6 @@ def _set_two_points(table_node, xs: tuple[float, float], ys: tuple[float, float]
     table.GetColumn(0).Modified()
     table.GetColumn(1).Modified()
     table.Modified()
-
-
-def compute_seizure(
-    video_path: str | os.PathLike[str],
-    model_path: str | os.PathLike[str],
-    extractor: str = "r2plus1d_34_8",
-    extractor_weights: str | os.PathLike[str] | None = None,
-    second_view: str | os.PathLike[str] | None = None,
-    layout: MontageLayout | None = None,
-    device: str = "auto",
-    cache_folder: str | os.PathLike[str] | None = None,
-    progress: Callable[[float, str], None] | None = None,
-    cancel: CancelToken | None = None,
-) -> SeizurePrediction:
-    """GESTURES on one recording, no scene involved (runs in a background process as well).
-
-    The extractor the checkpoint records wins over ``extractor`` (as in
-    :meth:`SeizureVideoLogic.predict`).
-    """
-    recorded, side = SeizureVideoLogic.recorded_extractor(model_path)
-    name = recorded or extractor
-    if name not in EXTRACTOR_NAMES:
-        raise InputError("feature extractor", f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTOR_NAMES)}")
-    loaded = load_extractor(name, extractor_weights or None, resolve_device(device), side=side)
-    return predict_seizure(
-        Path(video_path), Path(model_path), loaded, Path(second_view) if second_view else None, layout,
-        resolve_device(device), cache_folder, progress=progress, cancel=cancel, show_bar=False,
-    )  # fmt: skip
 
 
 class SeizureVideoLogic:
@@ -323,13 +296,7 @@ class SeizureVideoLogic:
         Creates ``<name> curve`` (time, probability), ``<name> chart`` with its series,
         ``<name> current time``, ``<name> segments`` and ``<name> results``.
         """
-        if not video_path:
-            video_path = self.video_path(browser_node)
-        if not video_path:
-            raise InputError("video", "choose a video file (or load one first)")
-        if not model_path:
-            raise InputError("GESTURES model", "choose a model file (trained with `video train`)")
-        video_path = Path(video_path)
+        video_path = self._recording(video_path, model_path, browser_node)
         if isinstance(extractor, str):
             recorded, side = self.recorded_extractor(model_path)
             if recorded and recorded != extractor:
@@ -367,6 +334,42 @@ class SeizureVideoLogic:
             self.link_time_marker(result, browser_node)
         LOG.info("%s: %s", video_path, prediction.summary)
         return result
+
+    def _recording(self, video_path, model_path, browser_node) -> Path:
+        """The recording to classify (given, or the one ``browser_node`` plays); both must be chosen."""
+        if not video_path:
+            video_path = self.video_path(browser_node)
+        if not video_path:
+            raise InputError("video", "choose a video file (or load one first)")
+        if not model_path:
+            raise InputError("GESTURES model", "choose a model file (trained with `video train`)")
+        return Path(video_path)
+
+    def job(
+        self,
+        video_path: str | os.PathLike[str] | None,
+        model_path: str | os.PathLike[str],
+        extractor: str = "r2plus1d_34_8",
+        extractor_weights: str | os.PathLike[str] | None = None,
+        second_view: str | os.PathLike[str] | None = None,
+        layout: MontageLayout | None = None,
+        device: str = "auto",
+        browser_node=None,
+        cache_folder: str | os.PathLike[str] | None = None,
+    ) -> tuple[BackgroundJob, Path]:
+        """The work of :meth:`predict` as a background job (not started), and the recording its
+        result belongs to (for :meth:`show`). The inputs are checked here, before any process starts."""
+        video_path = self._recording(video_path, model_path, browser_node)
+        probe_video(video_path)
+        if not Path(model_path).is_file():
+            raise InputError(model_path, "the GESTURES model file does not exist")
+        job = BackgroundJob(
+            predict_recording, str(video_path), str(model_path), name="Seizure classification", extractor=extractor,
+            extractor_weights=str(extractor_weights) if extractor_weights else None,
+            second_view=str(second_view) if second_view else None, layout=layout, device=str(device),
+            cache_folder=str(cache_folder) if cache_folder else None,
+        )  # fmt: skip
+        return job, Path(video_path)
 
     def _add_prediction_nodes(self, prediction: SeizurePrediction, name: str) -> SeizureVideoResult:
         times = np.asarray(prediction.times, dtype=float)

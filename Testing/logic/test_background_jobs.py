@@ -15,7 +15,7 @@ from epilepsy_suite.fcd.checkpoint import save_checkpoint
 from epilepsy_suite.fcd.model import MSDSANet
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
 from epilepsy_suite.jobs import BackgroundJob, JobState
-from FCDSegmentationLib.logic import FCDSegmentationLogic, compute_fcd
+from FCDSegmentationLib.logic import FCDSegmentationLogic
 
 from EpilepsySuiteMRML.volumes import sitk_from_volume_node, volume_node_from_sitk
 
@@ -84,16 +84,14 @@ def test_an_error_comes_back_as_one_line() -> None:
     assert job.error_type == "InputError" and "postop.nii.gz" in job.error and "\n" not in job.error
 
 
-def test_fcd_compute_in_the_background_equals_the_logic(mrml_scene, subject, checkpoint) -> None:
-    """The web app's path (compute in a process, show in the scene) gives the Logic's answer."""
+def test_fcd_job_equals_the_logic(mrml_scene, subject, checkpoint) -> None:
+    """The widgets' and web app's path (Logic.job in a process, Logic.show in the scene) gives predict's answer."""
     t1 = volume_node_from_sitk(mrml_scene, subject.t1, "T1")
     flair = volume_node_from_sitk(mrml_scene, subject.flair, "FLAIR")
     logic = FCDSegmentationLogic(mrml_scene)
     settings = dict(device="cpu", threshold=0.3, min_cluster_voxels=1)
     direct = logic.predict(t1, flair, str(checkpoint), **settings)
-    job = BackgroundJob(
-        compute_fcd, sitk_from_volume_node(t1), sitk_from_volume_node(flair), str(checkpoint), **settings
-    ).start()
+    job = logic.job(t1, flair, str(checkpoint), **settings).start()
     assert job.wait(300) is JobState.DONE, job.error
     shown = logic.show(job.result, t1, "FCD background")
     np.testing.assert_allclose(
@@ -103,3 +101,70 @@ def test_fcd_compute_in_the_background_equals_the_logic(mrml_scene, subject, che
     )
     assert [c["voxels"] for c in shown.clusters] == [c["voxels"] for c in direct.clusters]
     assert job.progress.fraction == 1.0
+
+
+def test_jobs_check_their_inputs_before_starting(mrml_scene, subject, tmp_path) -> None:
+    from CavitySegmentationLib.logic import CavitySegmentationLogic
+    from SeizureVideoLib.logic import SeizureVideoLogic
+
+    t1 = volume_node_from_sitk(mrml_scene, subject.t1, "T1")
+    fcd = FCDSegmentationLogic(mrml_scene)
+    with pytest.raises(InputError, match="FLAIR volume is missing"):
+        fcd.job(t1, None, "model.pt")
+    with pytest.raises(InputError, match="existing model file"):
+        fcd.job(t1, t1, str(tmp_path / "missing.pt"))
+    with pytest.raises(InputError, match="does not exist"):
+        CavitySegmentationLogic(mrml_scene).job(t1, str(tmp_path / "missing.pt"))
+    with pytest.raises(InputError, match="choose a video file"):
+        SeizureVideoLogic(mrml_scene).job(None, "model.pt")
+
+
+class ManualTimer:
+    """Stands in for the widget's qt.QTimer (no Qt here): the test fires its ticks."""
+
+    def __init__(self) -> None:
+        self.callback, self.active = None, False
+
+    def setInterval(self, milliseconds: int) -> None:  # noqa: N802 - Qt's name
+        self.interval = milliseconds
+
+    def connect(self, signal: str, callback) -> None:
+        assert signal == "timeout()"
+        self.callback = callback
+
+    def start(self) -> None:
+        self.active = True
+
+    def stop(self) -> None:
+        self.active = False
+
+    def run(self, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.active and time.monotonic() < deadline:
+            self.callback()
+            time.sleep(0.02)
+
+
+def test_widget_watcher_reports_progress_result_and_cancel() -> None:
+    from EpilepsySuiteMRML.background import JobWatcher
+
+    events: list[tuple] = []
+    timer = ManualTimer()
+    watcher = JobWatcher(
+        BackgroundJob(slow_count, 3, 0.05), timer, lambda f, m: events.append(("progress", f)),
+        lambda result: events.append(("done", result)), lambda job: events.append(("failed", job.state)),
+    ).start()  # fmt: skip
+    timer.run()
+    assert events[-1] == ("done", 3) and ("progress", 1.0) in events and not timer.active
+
+    events.clear()
+    timer = ManualTimer()
+    watcher = JobWatcher(
+        BackgroundJob(slow_count, 1000, 0.05), timer, lambda f, m: events.append(("progress", f)),
+        lambda result: events.append(("done", result)), lambda job: events.append(("failed", job.state)),
+    ).start()  # fmt: skip
+    while not any(kind == "progress" for kind, _ in events):
+        timer.callback()
+        time.sleep(0.05)
+    watcher.cancel()
+    assert events[-1] == ("failed", JobState.CANCELLED) and not timer.active and not pid_alive(watcher.job.pid)

@@ -11,19 +11,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import SimpleITK as sitk
 import torch
 
+CAVITY_SEED = 2024
+FCD_SEED = 900  # `fcd train --synthetic N` uses seeds 0..N-1: this subject is held out
 
-def write_sample_data(folder: Path) -> dict[str, str]:
-    """Write the files into ``folder``; returns their names by role."""
+
+def write_sample_data(folder: Path, cavity_mm: int = 2) -> dict[str, str]:
+    """Write the files into ``folder``; returns their names by role (``cavity_mm``: the
+    postoperative T1's spacing; the published resseg network wants 1 mm)."""
     from epilepsy_suite.cavity.checkpoint import save_checkpoint as save_cavity
+    from epilepsy_suite.cavity.dataset import template_subject
     from epilepsy_suite.cavity.model import CavityUNet
-    from epilepsy_suite.data import mni_template, neuromorphometrics_parcellation
+    from epilepsy_suite.cavity.simulation import RandomResection
     from epilepsy_suite.fcd.checkpoint import save_checkpoint as save_fcd
     from epilepsy_suite.fcd.model import MSDSANet
     from epilepsy_suite.fcd.synthetic import make_synthetic_subject
+    from epilepsy_suite.geometry import torchio_to_sitk
     from epilepsy_suite.video.dataset import feature_metadata
     from epilepsy_suite.video.extractors import load_extractor
     from epilepsy_suite.video.models import GesturesModel, save_gestures_model
@@ -33,10 +38,11 @@ def write_sample_data(folder: Path) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     names: dict[str, str] = {}
 
-    subject = make_synthetic_subject(5, spacing=2.0)
+    subject = make_synthetic_subject(FCD_SEED, spacing=2.0)
     (folder / "fcd").mkdir(exist_ok=True)
     sitk.WriteImage(subject.t1, str(folder / "fcd" / "t1.nii.gz"))
     sitk.WriteImage(subject.flair, str(folder / "fcd" / "flair.nii.gz"))
+    sitk.WriteImage(subject.lesion, str(folder / "fcd" / "true_lesion.nii.gz"))
     torch.manual_seed(0)
     fcd = MSDSANet(patch_size=64, feature_size=8)
     with torch.no_grad():
@@ -44,27 +50,17 @@ def write_sample_data(folder: Path) -> dict[str, str]:
     save_fcd(folder / "models" / "fcd.pt", fcd)
     names.update(t1="fcd/t1.nii.gz", flair="fcd/flair.nii.gz", fcd_model="models/fcd.pt")
 
-    # Postoperative T1: the template at 2 mm with a dark ellipsoidal "cavity" in the right temporal lobe.
-    template = sitk.Cast(mni_template(), sitk.sitkFloat32)
-    size = [round(n * spacing / 2.0) for n, spacing in zip(template.GetSize(), template.GetSpacing(), strict=True)]
-    grid = sitk.Image(size, sitk.sitkFloat32)
-    grid.SetSpacing((2.0, 2.0, 2.0))
-    grid.SetOrigin(template.GetOrigin())
-    grid.SetDirection(template.GetDirection())
-    postop = sitk.Resample(template, grid, sitk.Transform(), sitk.sitkLinear)
-    parcellation = sitk.Resample(
-        neuromorphometrics_parcellation(on_template_grid=True), grid, sitk.Transform(), sitk.sitkNearestNeighbor
-    )
-    array = sitk.GetArrayFromImage(postop)
-    k, j, i = np.indices(array.shape)
-    centre = postop.TransformPhysicalPointToIndex((45.0, -10.0, -20.0))[::-1]
-    cavity = ((k - centre[0]) / 8) ** 2 + ((j - centre[1]) / 10) ** 2 + ((i - centre[2]) / 7) ** 2 <= 1
-    array[cavity] = array[cavity].min() if cavity.any() else 0
-    out = sitk.GetImageFromArray(array)
-    out.CopyInformation(postop)
+    # Postoperative T1: a resection simulated on the embedded MNI template (a seed no demo or
+    # training run uses), with the template's parcellation as the preoperative one.
+    subject = template_subject(cavity_mm)
+    simulated = RandomResection(volumes=(10000, 30000), seed=CAVITY_SEED)(subject)
     (folder / "cavity").mkdir(exist_ok=True)
-    sitk.WriteImage(out, str(folder / "cavity" / "postop_t1.nii.gz"))
-    sitk.WriteImage(sitk.Cast(parcellation, sitk.sitkInt16), str(folder / "cavity" / "parcellation.nii.gz"))
+    sitk.WriteImage(torchio_to_sitk(simulated["image"]), str(folder / "cavity" / "postop_t1.nii.gz"))
+    parcellation = sitk.Cast(torchio_to_sitk(simulated["parcellation"]), sitk.sitkInt16)
+    sitk.WriteImage(parcellation, str(folder / "cavity" / "parcellation.nii.gz"))
+    sitk.WriteImage(
+        sitk.Cast(torchio_to_sitk(simulated["label"]), sitk.sitkUInt8), str(folder / "cavity" / "true_cavity.nii.gz")
+    )
     cavity_model = CavityUNet(first_channels=4)
     with torch.no_grad():
         cavity_model.head.bias.copy_(torch.tensor([0.0, -1.0]))

@@ -19,9 +19,12 @@ import numpy as np
 import pytest
 from webtools import (
     is_not_blank,
+    open_panel,
     pick,
     pixels,
     set_state,
+    slice_view,
+    table_rows,
     view_pictures,
     wait_for_job,
     wait_for_views,
@@ -32,21 +35,6 @@ pytestmark = pytest.mark.browser
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 SEMIOLOGY = ("Head Version", "right")
-
-
-def slice_view(page) -> np.ndarray:
-    return view_pictures(page)[0]
-
-
-def open_panel(page, key: str) -> None:
-    page.get_by_test_id(f"tab-{key}").click()
-    page.get_by_test_id(f"panel-{key}").wait_for()
-    page.wait_for_timeout(500)
-
-
-def table_rows(page, testid: str) -> list[list[str]]:
-    rows = page.get_by_test_id(testid).locator("tbody tr")
-    return [row.locator("td").all_inner_texts() for row in rows.all()]
 
 
 def run_semiology(page) -> None:
@@ -156,7 +144,7 @@ def test_fcd_review(page, web_data, screenshots) -> None:
     overlay = wait_until_changed(page, before, lambda: slice_view(page))
     assert is_not_blank(overlay) and np.abs(overlay - before).mean() > 2, "no probability overlay"
     assert is_not_blank(view_pictures(page)[1]), "the 3D view shows no cluster"
-    page.screenshot(path=str(screenshots / "web_fcd.png"))
+    page.screenshot(path=str(screenshots / "web_fcd_test_model.png"))
     set_state(page, "fcd_window", [0.9, 1.0])
     narrowed = wait_until_changed(page, overlay, lambda: slice_view(page))
     assert np.abs(narrowed - overlay).mean() > 1, "the probability window did not change the overlay"
@@ -211,7 +199,7 @@ def test_cavity_segmentation(page, web_data, screenshots) -> None:
     set_state(page, "cav_overlay", "uncertainty")
     uncertainty = wait_until_changed(page, shown, lambda: slice_view(page))
     assert np.abs(uncertainty - shown).mean() > 1, "the uncertainty map is not shown"
-    page.screenshot(path=str(screenshots / "web_cavity.png"))
+    page.screenshot(path=str(screenshots / "web_cavity_test_model.png"))
     before_click = slice_view(page)
     last = len(table_rows(page, "cav-structures")) - 1
     page.get_by_test_id(f"cav-structures-row-{last}").click()
@@ -268,7 +256,7 @@ def test_seizure_video(page, web_data, screenshots) -> None:
     assert page.evaluate("document.querySelector('[data-testid=vid-player]').currentTime") == pytest.approx(
         segment_start, abs=0.1
     )
-    page.screenshot(path=str(screenshots / "web_video.png"))
+    page.screenshot(path=str(screenshots / "web_video_test_model.png"))
 
 
 def test_video_cancel_stops_the_job(page, server, web_data) -> None:

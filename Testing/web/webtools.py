@@ -75,3 +75,18 @@ def wait_for_views(page, timeout_s: float = 60.0) -> tuple[np.ndarray, np.ndarra
         page.wait_for_timeout(100)
         pictures = view_pictures(page)
     return pictures
+
+
+def slice_view(page) -> np.ndarray:
+    return view_pictures(page)[0]
+
+
+def open_panel(page, key: str) -> None:
+    page.get_by_test_id(f"tab-{key}").click()
+    page.get_by_test_id(f"panel-{key}").wait_for()
+    page.wait_for_timeout(500)
+
+
+def table_rows(page, testid: str) -> list[list[str]]:
+    rows = page.get_by_test_id(testid).locator("tbody tr")
+    return [row.locator("td").all_inner_texts() for row in rows.all()]

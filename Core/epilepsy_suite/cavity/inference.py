@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -266,3 +267,36 @@ def pseudo_label(
     assert prediction.uncertainty is not None
     keep = prediction.uncertainty < max_uncertainty and prediction.volume_ml > 0
     return (prediction.mask if keep else None), prediction.uncertainty
+
+
+def predict_image(
+    image: sitk.Image,
+    model: tuple[CavityUNet, dict] | str | os.PathLike[str],
+    device: torch.device | str = "auto",
+    tta_iterations: int = 0,
+    keep_largest_component: bool = True,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: CancelToken | None = None,
+    tta_mode: str = "published",
+    register: bool = False,
+) -> CavityPrediction:
+    """A postoperative T1 to the cavity prediction on its grid, as the Slicer module and the web
+    app run it (also in a background process: arguments and result pickle).
+
+    ``model`` is a loaded ``(model, payload)`` pair or the model file (loaded on ``device``);
+    ``register`` predicts on the MNI template's grid after an affine registration.
+    """
+    from ..device import resolve_device
+    from .checkpoint import load_cavity_model
+
+    device = resolve_device(device)
+    if isinstance(model, (str, os.PathLike)):
+        model = load_cavity_model(model, device)
+    network, payload = model
+    if progress is not None and register:
+        progress(0.0, "registering to the MNI template")
+    grid = template_grid(image) if register else NetworkGrid()
+    return predict_cavity(
+        network, image, payload["landmarks"], device, tta_iterations, 0.5, keep_largest_component,
+        progress=progress, cancel=cancel, tta_mode=tta_mode, grid=grid,
+    )  # fmt: skip

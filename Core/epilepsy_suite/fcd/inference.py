@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -111,3 +112,53 @@ def predict_subject(
     if postprocess is not None:
         mask = postprocess_mask(mask, postprocess)
     return Prediction(probability, copy_geometry(mask.astype(np.uint8), probability))
+
+
+def predict_images(
+    t1: sitk.Image,
+    flair: sitk.Image,
+    model: MSDSANet | str | os.PathLike[str],
+    device: torch.device | str = "auto",
+    threshold: float | None = None,
+    postprocess: bool | None = None,
+    min_cluster_voxels: int = 50,
+    register_to_mni: bool | None = None,
+    preprocessing: str = "suite",
+    coregister_flair: bool | None = None,
+    flair_name: str = "FLAIR",
+    progress: Callable[[float, str], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Prediction:
+    """A T1 + FLAIR pair to the FCD prediction on the T1's grid, as the Slicer module and the web
+    app run it (also in a background process: arguments and result pickle).
+
+    ``model`` is a loaded MS-DSA-Net or its file (loaded on ``device``). ``preprocessing`` names
+    the preset; ``threshold``, ``postprocess``, ``register_to_mni`` and ``coregister_flair`` left
+    at None take the preset's choice.
+    """
+    from ..device import resolve_device
+    from .checkpoint import load_fcd_model
+    from .preprocessing import prepare_images
+    from .presets import get_preset
+
+    preset = get_preset(preprocessing)
+    device = resolve_device(device)
+    if not isinstance(model, MSDSANet):
+        model, _ = load_fcd_model(model, device)
+    subject = prepare_images(
+        t1, flair, register_to_mni=register_to_mni, coregister=coregister_flair, flair_name=flair_name, preset=preset
+    )
+    if postprocess is None:
+        postprocess = preset.postprocess
+    settings = PostprocessSettings(min_cluster_voxels=min_cluster_voxels) if postprocess else None
+    return predict_subject(
+        model,
+        subject,
+        preset.threshold if threshold is None else threshold,
+        settings,
+        device,
+        preset.overlap,
+        preset.blend,
+        progress=progress,
+        cancel=cancel,
+    )

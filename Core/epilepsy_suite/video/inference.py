@@ -163,3 +163,37 @@ def plot_curve_png(prediction: SeizurePrediction, path: str | PathLike[str], tit
     """The averaged probability curve of a prediction, with the estimated generalisation time."""
     return plot_probability_png(prediction.times, prediction.probability, path, title or prediction.summary,
                                 prediction.generalisation_time, prediction.threshold, "estimated tG")  # fmt: skip
+
+
+def predict_recording(
+    video: str | PathLike[str],
+    model: str | PathLike[str],
+    extractor: str = "r2plus1d_34_8",
+    extractor_weights: str | PathLike[str] | None = None,
+    second_view: str | PathLike[str] | None = None,
+    layout: MontageLayout | None = None,
+    device: torch.device | str = "auto",
+    cache_folder: str | PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> SeizurePrediction:
+    """GESTURES on one recording from files, as the Slicer module and the web app run it (also
+    in a background process: arguments and result pickle).
+
+    The extractor the checkpoint records (``video train`` writes it) wins over ``extractor``,
+    which names the one to load with ``extractor_weights`` otherwise.
+    """
+    from ..device import resolve_device
+    from .extractors import EXTRACTORS, load_extractor
+
+    _, payload = load_gestures_model(model, "cpu")
+    metadata = payload.get("metadata", {})
+    name = metadata.get("extractor") or extractor
+    if name not in EXTRACTORS:
+        raise InputError("feature extractor", f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTORS)}")
+    device = resolve_device(device)
+    loaded = load_extractor(name, extractor_weights or None, device, side=metadata.get("side"))
+    return predict_seizure(
+        Path(video), Path(model), loaded, Path(second_view) if second_view else None, layout, device,
+        cache_folder, progress=progress, cancel=cancel, show_bar=False,
+    )  # fmt: skip
