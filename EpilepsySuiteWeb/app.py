@@ -188,7 +188,13 @@ class SuiteApp(TrameApp):
                     style="max-width: 260px",
                     prepend_icon="mdi-upload",
                     raw_attrs=['data-testid="upload"'],
-                    update_modelValue=(self.upload, "[$event]"),
+                    # Files over the limit are refused in the page, before their bytes are sent;
+                    # the server checks again (a page script could skip this).
+                    update_modelValue=(
+                        f"($event || []).every(f => f.size <= {self.files.max_upload_bytes}) "
+                        f"? trigger('{self.server.controller.trigger_name(self.upload)}', [$event]) "
+                        f": (upload_error = 'over the upload limit of {self.files.max_upload_mb:g} MB: not sent')"
+                    ),
                 )
             with self.ui.drawer as drawer:
                 drawer.width = 430

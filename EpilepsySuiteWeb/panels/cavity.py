@@ -153,10 +153,11 @@ class CavityPanel(Panel):
             "Segment cavity", color="primary", block=True, classes="my-2", click=self.run, disabled=("job_active",),
             raw_attrs=['data-testid="cav-run"'],
         )  # fmt: skip
-        v3.VBtnToggle(
+        with v3.VBtnToggle(
             v_model=("cav_overlay",), v_if="cav_results.rows.length", density="compact", mandatory=True,
-            divided=True, variant="outlined", classes="my-1",
-            children=[v3.VBtn(name, value=name, size="small") for name in OVERLAYS],
-        )  # fmt: skip
+            divided=True, variant="outlined", classes="my-1", raw_attrs=['data-testid="cav-overlay"'],
+        ):  # fmt: skip
+            for name in OVERLAYS:
+                v3.VBtn(name, value=name, size="small")
         self.app.results_table("cav_results", self.centre_on_cavity, "cav-results")
         self.app.results_table("cav_structures", self.centre_on_structure, "cav-structures")

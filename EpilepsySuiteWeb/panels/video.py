@@ -229,7 +229,7 @@ class VideoPanel(Panel):
                 v_if="vid_src",
                 src=("vid_src",),
                 controls=True,
-                style="max-height: 42vh; max-width: 100%; display: block; margin: auto; background: black",
+                style="height: 50vh; max-width: 100%; display: block; margin: auto; background: black",
                 raw_attrs=[
                     'data-testid="vid-player"',
                     '@timeupdate="vid_time = $event.target.currentTime"',
@@ -237,7 +237,7 @@ class VideoPanel(Panel):
                 ],
             )
             with html.Div(
-                v_if="vid_svg", style="position: relative; width: 100%; height: 160px;",
+                v_if="vid_svg", style="position: relative; width: 100%; height: 220px;",
                 raw_attrs=['data-testid="vid-chart"'],
             ):  # fmt: skip
                 html.Svg(

@@ -307,3 +307,7 @@ def test_upload_goes_to_the_session_and_is_listed(page, web_data, tmp_path) -> N
     page.get_by_test_id("upload").locator("input[type=file]").set_input_files(str(upload))
     page.wait_for_function("window.trame.state.get('fcd_images').includes('uploads/my_t1.nii.gz')", timeout=30_000)
     assert not (folder / "uploads").exists(), "the upload went into --data"
+    big = tmp_path / "big_model.pt"  # over wslink's 4 MB message size: sent in chunks
+    big.write_bytes(np.random.default_rng(0).bytes(6_000_000))
+    page.get_by_test_id("upload").locator("input[type=file]").set_input_files(str(big))
+    page.wait_for_function("window.trame.state.get('fcd_models').includes('uploads/big_model.pt')", timeout=60_000)

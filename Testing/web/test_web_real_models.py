@@ -39,7 +39,7 @@ def real_data(tmp_path_factory, resseg_weights, browser_executable):
     shutil.copyfile(resseg_weights, folder / "models" / "resseg.pth")
     run = tmp_path_factory.mktemp("fcd-run")
     subprocess.run(
-        [sys.executable, "-m", "epilepsy_suite", "fcd", "train", "--synthetic", "24", "--epochs", "5",
+        [sys.executable, "-m", "epilepsy_suite", "fcd", "train", "--synthetic", "24", "--patch-size", "64", "--feature-size", "8", "--epochs", "5",
          "--learning-rate", "3e-3", "--warmup-epochs", "0", "--out", str(run), "--device", "cpu", "--quiet"],
         cwd=REPOSITORY, check=True, timeout=1200,
     )  # fmt: skip
