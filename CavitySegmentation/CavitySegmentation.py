@@ -54,9 +54,9 @@ class CavitySegmentationParameterNode:
 
 
 class CavitySegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, JobWidgetMixin):
-    jobTitle = "Cavity segmentation"
-
     """Binds the panel to a parameter node and calls the Logic; computes nothing itself."""
+
+    jobTitle = "Cavity segmentation"
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)

@@ -89,13 +89,17 @@ class JobWidgetMixin:
     jobTitle = "The job"
     watcher: JobWatcher | None = None
 
+    def setBusy(self, busy: bool) -> None:
+        """Enable the buttons that start work when idle, the cancel button when busy."""
+        self.ui.applyButton.enabled, self.ui.cancelButton.enabled = not busy, busy
+
     def startJob(self, job: BackgroundJob, timer, onResult: Callable[[Any], None], message: str) -> None:
-        self.ui.applyButton.enabled, self.ui.cancelButton.enabled = False, True
+        self.setBusy(True)
         self.ui.progressBar.value = 0
         self.ui.statusLabel.text = message
 
         def done(result: Any) -> None:
-            self.ui.applyButton.enabled, self.ui.cancelButton.enabled = True, False
+            self.setBusy(False)
             onResult(result)
             self.ui.progressBar.value = 100
 
@@ -108,7 +112,7 @@ class JobWidgetMixin:
     def onFailed(self, job: BackgroundJob) -> None:
         import slicer
 
-        self.ui.applyButton.enabled, self.ui.cancelButton.enabled = True, False
+        self.setBusy(False)
         if job.state is JobState.CANCELLED:
             self.ui.statusLabel.text = "Cancelled."
             return

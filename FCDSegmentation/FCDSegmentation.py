@@ -61,9 +61,9 @@ class FCDSegmentationParameterNode:
 
 
 class FCDSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, JobWidgetMixin):
-    jobTitle = "FCD segmentation"
-
     """Binds the panel to a parameter node and calls the Logic; computes nothing itself."""
+
+    jobTitle = "FCD segmentation"
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)

@@ -21,6 +21,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from EpilepsySuiteMRML.background import JobWidgetMixin
+
 
 class SeizureVideo(ScriptedLoadableModule):
     def __init__(self, parent):
@@ -76,8 +78,10 @@ class SeizureVideoParameterNode:
     device: Annotated[str, Choice(["auto", "cpu", "cuda"]), Default("auto")]
 
 
-class SeizureVideoWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class SeizureVideoWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, JobWidgetMixin):
     """Binds the panel to a parameter node and calls the Logic; computes nothing itself."""
+
+    jobTitle = "Seizure classification"
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -165,8 +169,7 @@ class SeizureVideoWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from epilepsy_suite.progress import CancelToken
 
         self.cancelToken = CancelToken()
-        self.ui.loadButton.enabled = self.ui.predictButton.enabled = False
-        self.ui.cancelButton.enabled = True
+        self.setBusy(True)
         self.ui.statusLabel.text = busyText
         try:
             with slicer.util.tryWithErrorDisplay(failureText, waitCursor=True):
@@ -178,8 +181,8 @@ class SeizureVideoWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     self.ui.statusLabel.text = "Cancelled."
             return None
         finally:
-            self.ui.loadButton.enabled = self.ui.predictButton.enabled = True
-            self.ui.cancelButton.enabled = False
+            self.cancelToken = None
+            self.setBusy(False)
 
     def showVideoLayout(self) -> None:
         layoutManager = slicer.app.layoutManager()
@@ -239,10 +242,10 @@ class SeizureVideoWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         settings.setValue(WEIGHTS_SETTING, parameters.extractorWeightsPath)
         settings.setValue(EXTRACTOR_SETTING, parameters.extractorName)
         self.ui.resultLabel.text = ""
-        result = self.runWithProgress(
-            "Classifying the seizure...",
-            "Seizure classification failed.",
-            lambda progress, cancel: logic.predict(
+        from epilepsy_suite.errors import InputError
+
+        try:
+            job, video = logic.job(
                 parameters.videoPath or None,
                 parameters.modelPath,
                 parameters.extractorName,
@@ -251,29 +254,41 @@ class SeizureVideoWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 layout,
                 parameters.device,
                 browser_node=parameters.videoBrowser,
-                progress=progress,
-                cancel=cancel,
-            ),
-        )
-        if result is None:
+            )
+        except InputError as error:
+            slicer.util.errorDisplay(str(error))
             return
-        self.result = result
-        self.showVideoLayout()
-        plotWidget = slicer.app.layoutManager().plotWidget(0)
-        if plotWidget is not None:
-            plotWidget.mrmlPlotViewNode().SetPlotChartNodeID(result.chart_node.GetID())
-        self.ui.resultLabel.text = result.summary
-        self.ui.resultsTableView.setMRMLTableNode(result.results_node)
-        self.ui.segmentsTableView.setMRMLTableNode(result.segments_node)
-        randomWeights = (
-            "" if parameters.extractorWeightsPath else " No extractor weights: random features, for testing only."
-        )
-        self.ui.statusLabel.text = f"Done: {len(result.prediction.times)} snippets.{randomWeights}"
-        self.ui.progressBar.value = 100
+        browser = parameters.videoBrowser
+        self.startJob(
+            job, qt.QTimer(), lambda prediction: self.onResult(prediction, video, browser),
+            "Classifying the seizure in the background...",
+        )  # fmt: skip
+
+    def onResult(self, prediction, video, browser) -> None:
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Showing the seizure classification failed."):
+            result = self.logic.show(prediction, video, browser_node=browser)
+            self.result = result
+            self.showVideoLayout()
+            plotWidget = slicer.app.layoutManager().plotWidget(0)
+            if plotWidget is not None:
+                plotWidget.mrmlPlotViewNode().SetPlotChartNodeID(result.chart_node.GetID())
+            self.ui.resultLabel.text = result.summary
+            self.ui.resultsTableView.setMRMLTableNode(result.results_node)
+            self.ui.segmentsTableView.setMRMLTableNode(result.segments_node)
+            randomWeights = (
+                "" if parameters.extractorWeightsPath else " No extractor weights: random features, for testing only."
+            )
+            self.ui.statusLabel.text = f"Done: {len(result.prediction.times)} snippets.{randomWeights}"
+
+    def setBusy(self, busy: bool) -> None:
+        self.ui.loadButton.enabled = self.ui.predictButton.enabled = not busy
+        self.ui.cancelButton.enabled = busy
 
     def onCancel(self) -> None:
         if self.cancelToken is not None:
-            self.cancelToken.cancel()
+            self.cancelToken.cancel()  # loading frames into the scene (in Slicer's process)
+        JobWidgetMixin.onCancel(self)  # classification (a background process)
 
 
 class SeizureVideoSlicerLogic(ScriptedLoadableModuleLogic):
