@@ -62,8 +62,9 @@ def write_sample_data(folder: Path, cavity_mm: int = 2) -> dict[str, str]:
         sitk.Cast(torchio_to_sitk(simulated["label"]), sitk.sitkUInt8), str(folder / "cavity" / "true_cavity.nii.gz")
     )
     cavity_model = CavityUNet(first_channels=4)
-    with torch.no_grad():
-        cavity_model.head.bias.copy_(torch.tensor([0.0, -1.0]))
+    with torch.no_grad():  # "cavity" everywhere: every structure of the parcellation is listed
+        cavity_model.head.weight.zero_()
+        cavity_model.head.bias.copy_(torch.tensor([0.0, 10.0]))
     save_cavity(folder / "models" / "cavity.pt", cavity_model, landmarks=None)
     names.update(postop="cavity/postop_t1.nii.gz", parcellation="cavity/parcellation.nii.gz",
                  cavity_model="models/cavity.pt")  # fmt: skip
