@@ -9,10 +9,7 @@ import time
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import torch
 from epilepsy_suite.errors import InputError
-from epilepsy_suite.fcd.checkpoint import save_checkpoint
-from epilepsy_suite.fcd.model import MSDSANet
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
 from epilepsy_suite.jobs import BackgroundJob, JobState
 from FCDSegmentationLib.logic import FCDSegmentationLogic
@@ -42,15 +39,6 @@ def pid_alive(pid: int) -> bool:
 @pytest.fixture(scope="module")
 def subject():
     return make_synthetic_subject(5, spacing=2.0)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    model = MSDSANet(patch_size=64, feature_size=8)
-    with torch.no_grad():
-        model.head.conv.conv.bias.copy_(torch.tensor([0.0, -2.0]))
-    return save_checkpoint(tmp_path_factory.mktemp("model") / "fcd.pt", model)
 
 
 def test_progress_streams_and_result_returns() -> None:
@@ -84,14 +72,14 @@ def test_an_error_comes_back_as_one_line() -> None:
     assert job.error_type == "InputError" and "postop.nii.gz" in job.error and "\n" not in job.error
 
 
-def test_fcd_job_equals_the_logic(mrml_scene, subject, checkpoint) -> None:
+def test_fcd_job_equals_the_logic(mrml_scene, subject, fcd_checkpoint) -> None:
     """The widgets' and web app's path (Logic.job in a process, Logic.show in the scene) gives predict's answer."""
     t1 = volume_node_from_sitk(mrml_scene, subject.t1, "T1")
     flair = volume_node_from_sitk(mrml_scene, subject.flair, "FLAIR")
     logic = FCDSegmentationLogic(mrml_scene)
     settings = dict(device="cpu", threshold=0.3, min_cluster_voxels=1)
-    direct = logic.predict(t1, flair, str(checkpoint), **settings)
-    job = logic.job(t1, flair, str(checkpoint), **settings).start()
+    direct = logic.predict(t1, flair, str(fcd_checkpoint), **settings)
+    job = logic.job(t1, flair, str(fcd_checkpoint), **settings).start()
     assert job.wait(300) is JobState.DONE, job.error
     shown = logic.show(job.result, t1, "FCD background")
     np.testing.assert_allclose(

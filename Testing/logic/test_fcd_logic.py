@@ -7,7 +7,6 @@ import pytest
 import SimpleITK as sitk
 import torch
 from epilepsy_suite.errors import InputError
-from epilepsy_suite.fcd.checkpoint import save_checkpoint
 from epilepsy_suite.fcd.clusters import describe_clusters
 from epilepsy_suite.fcd.model import MSDSANet
 from epilepsy_suite.fcd.synthetic import make_synthetic_subject
@@ -25,22 +24,11 @@ def subject():
     return make_synthetic_subject(3, spacing=2.0)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    model = MSDSANet(patch_size=64, feature_size=8)
-    # Make the head read "FCD" where the last decoder features are large: with the bias the
-    # prediction has a few confident blobs rather than noise, which is all the Logic needs.
-    with torch.no_grad():
-        model.head.conv.conv.bias.copy_(torch.tensor([0.0, -2.0]))
-    return save_checkpoint(tmp_path_factory.mktemp("model") / "fcd.pt", model)
-
-
-def test_predict_creates_probability_segmentation_and_table(mrml_scene, subject, checkpoint) -> None:
+def test_predict_creates_probability_segmentation_and_table(mrml_scene, subject, fcd_checkpoint) -> None:
     t1 = volume_node_from_sitk(mrml_scene, subject.t1, "T1")
     flair = volume_node_from_sitk(mrml_scene, subject.flair, "FLAIR")
     logic = FCDSegmentationLogic(mrml_scene)
-    result = logic.predict(t1, flair, str(checkpoint), device="cpu", threshold=0.3, min_cluster_voxels=1)
+    result = logic.predict(t1, flair, str(fcd_checkpoint), device="cpu", threshold=0.3, min_cluster_voxels=1)
 
     probability = sitk_from_volume_node(result.probability_node)
     assert probability.GetSize() == subject.t1.GetSize()
@@ -143,7 +131,7 @@ def test_panel_offers_every_preset() -> None:
     assert preset_choices("suite")["postprocess"] is True
 
 
-def test_panel_sees_what_training_saw(mrml_scene, checkpoint) -> None:
+def test_panel_sees_what_training_saw(mrml_scene, fcd_checkpoint) -> None:
     """A model trained on synthetic subjects meets in the panel the intensities it was trained on:
     the Logic's probability map equals the prediction on the training subject's own array (issue 16:
     training on raw synthetic intensities and inferring on preset-normalised ones doubled the
@@ -158,8 +146,8 @@ def test_panel_sees_what_training_saw(mrml_scene, checkpoint) -> None:
     synthetic = make_synthetic_subject(seed, spacing=2.0)
     t1 = volume_node_from_sitk(mrml_scene, synthetic.t1, "T1")
     flair = volume_node_from_sitk(mrml_scene, synthetic.flair, "FLAIR")
-    result = FCDSegmentationLogic(mrml_scene).predict(t1, flair, str(checkpoint), device="cpu")
+    result = FCDSegmentationLogic(mrml_scene).predict(t1, flair, str(fcd_checkpoint), device="cpu")
     panel, _ = to_ras_array(sitk_from_volume_node(result.probability_node))
-    model, _ = load_fcd_model(checkpoint)
+    model, _ = load_fcd_model(fcd_checkpoint)
     trained_on = predict_array(model, training.image)
     np.testing.assert_allclose(panel, trained_on, atol=1e-4)

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from conftest import Server
-from webtools import open_panel, pick, table_rows, wait_for_job
+from webtools import run_panel, table_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -66,12 +66,8 @@ def real_page(browser, real_data, semio2brain_folder, tmp_path_factory):
 def test_trained_fcd_model_finds_the_held_out_lesion(real_page, real_data, screenshots) -> None:
     folder, names = real_data
     page = real_page
-    open_panel(page, "fcd")
-    pick(page, "fcd-t1", names["t1"])
-    pick(page, "fcd-flair", names["flair"])
-    pick(page, "fcd-model", "models/fcd-trained.pt")
-    page.get_by_test_id("fcd-run").click()
-    wait_for_job(page, "FCD segmentation", timeout_s=600)
+    choices = {"fcd-t1": names["t1"], "fcd-flair": names["flair"], "fcd-model": "models/fcd-trained.pt"}
+    run_panel(page, "fcd", choices, "fcd-run", "FCD segmentation", timeout_s=600)
     page.get_by_test_id("fcd-clusters-row-0").wait_for()
     top = table_rows(page, "fcd-clusters")[0]
     shown = np.array([float(value) for value in top[-1].split(",")])
@@ -88,12 +84,8 @@ def test_trained_fcd_model_finds_the_held_out_lesion(real_page, real_data, scree
 def test_published_resseg_measures_the_simulated_cavity(real_page, real_data, screenshots) -> None:
     folder, names = real_data
     page = real_page
-    open_panel(page, "cav")
-    pick(page, "cav-postop", names["postop"])
-    pick(page, "cav-parc", names["parcellation"])
-    pick(page, "cav-model", "models/resseg.pth")
-    page.get_by_test_id("cav-run").click()
-    wait_for_job(page, "Cavity segmentation", timeout_s=900)
+    choices = {"cav-postop": names["postop"], "cav-parc": names["parcellation"], "cav-model": "models/resseg.pth"}
+    run_panel(page, "cav", choices, "cav-run", "Cavity segmentation", timeout_s=900)
     page.get_by_test_id("cav-results-row-0").wait_for()
     shown_ml = float(table_rows(page, "cav-results")[0][1])
     truth = sitk.ReadImage(str(folder / "cavity" / "true_cavity.nii.gz"))
@@ -108,13 +100,8 @@ def test_published_resseg_measures_the_simulated_cavity(real_page, real_data, sc
 def test_trained_gestures_model_calls_the_generalising_seizure(real_page, real_data, screenshots) -> None:
     _, names = real_data
     page = real_page
-    open_panel(page, "vid")
-    pick(page, "vid-video", names["video"])
-    page.get_by_test_id("vid-open").click()
-    wait_for_job(page, "Preparing the recording")
-    pick(page, "vid-model", "models/gestures-trained.pt")
-    page.get_by_test_id("vid-run").click()
-    wait_for_job(page, "Seizure classification", timeout_s=600)
+    run_panel(page, "vid", {"vid-video": names["video"]}, "vid-open", "Preparing the recording")
+    run_panel(page, "vid", {"vid-model": "models/gestures-trained.pt"}, "vid-run", "Seizure classification", 600)
     assert "(TCS)" in page.get_by_test_id("vid-verdict").inner_text()
     page.wait_for_function("document.querySelector('[data-testid=vid-player]').readyState >= 2", timeout=30_000)
     page.evaluate("document.querySelector('[data-testid=vid-player]').currentTime = 6.5")

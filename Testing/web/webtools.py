@@ -90,3 +90,12 @@ def open_panel(page, key: str) -> None:
 def table_rows(page, testid: str) -> list[list[str]]:
     rows = page.get_by_test_id(testid).locator("tbody tr")
     return [row.locator("td").all_inner_texts() for row in rows.all()]
+
+
+def run_panel(page, key: str, choices: dict[str, str], button: str, job: str, timeout_s: float = 240.0) -> None:
+    """Open panel ``key``, pick each ``{select testid: item}``, press ``button``, wait for ``job``."""
+    open_panel(page, key)
+    for testid, item in choices.items():
+        pick(page, testid, item)
+    page.get_by_test_id(button).click()
+    wait_for_job(page, job, timeout_s=timeout_s)
