@@ -64,10 +64,11 @@ class DataFolder:
 
     # ------------------------------------------------------------------------------------ names
 
-    def resolve(self, name: str) -> Path:
-        """The file ``name`` stands for; raises :class:`AccessError` for anything not allowed."""
+    def resolve(self, name: str, what: str = "file") -> Path:
+        """The file ``name`` stands for (``what`` it is, for the message when none was chosen);
+        raises :class:`AccessError` for anything not allowed."""
         if not isinstance(name, str) or not name.strip():
-            raise AccessError("file", "no file was chosen")
+            raise AccessError(what, "no file was chosen")
         if "\x00" in name or "\\" in name or re.match(r"^[A-Za-z]:", name):
             raise AccessError(name, "is not a valid file name")
         relative = PurePosixPath(name)

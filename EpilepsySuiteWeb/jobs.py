@@ -60,9 +60,9 @@ class JobRunner:
                     "job_panel": panel,
                 }
             )
-        asyncio.get_event_loop().create_task(self._follow(job, on_done, on_failed))
+        asyncio.get_event_loop().create_task(self._follow(job, on_done, on_failed, panel))
 
-    async def _follow(self, job: BackgroundJob, on_done, on_failed) -> None:
+    async def _follow(self, job: BackgroundJob, on_done, on_failed, panel: str) -> None:
         while job.running:
             reports = job.poll()
             if reports and job.running:
@@ -91,6 +91,8 @@ class JobRunner:
                 JobState.CANCELLED: f"{job.name}: cancelled",
             }.get(job.state, "")
             self.state.job_error = error
+            if job.state is not JobState.DONE:  # the panel's "running..." line no longer holds
+                self.state[f"{panel}_status"] = "Cancelled." if job.state is JobState.CANCELLED else ""
 
     def cancel(self) -> None:
         if self.job is not None and self.job.running:
@@ -98,3 +100,4 @@ class JobRunner:
             with self.state:
                 self.state.job_active = False
                 self.state.job_message = f"{self.job.name}: cancelled"
+                self.state[f"{self.state.job_panel}_status"] = "Cancelled."

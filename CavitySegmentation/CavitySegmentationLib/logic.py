@@ -114,6 +114,7 @@ class CavitySegmentationLogic:
         if parcellation_node is not None:
             parcellation = sitk_from_volume_node(parcellation_node)
             check_same_grid(image, parcellation, postop_node.GetName(), parcellation_node.GetName())
+            as_neuromorphometrics(parcellation, parcellation_node.GetName())  # refuses a T1 given by mistake
         return image, parcellation
 
     def job(

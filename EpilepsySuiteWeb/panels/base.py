@@ -90,14 +90,26 @@ class Panel:
     def own(self, *nodes) -> None:
         self._nodes.extend(node for node in nodes if node is not None)
 
+    @staticmethod
+    def whole_number(value, what: str, low: int, high: int) -> int:
+        """``value`` from a number field as an int in [low, high]; :class:`InputError` otherwise."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InputError(what, f"must be a whole number from {low} to {high}, not {value!r}") from None
+        if not number.is_integer() or not low <= number <= high:
+            raise InputError(what, f"must be a whole number from {low} to {high}, not {value!r}")
+        return int(number)
+
     def load_volume(self, slot: str, name: str, what: str = "image"):
         """The volume node of the file ``name`` (read once per name and slot)."""
         previous = self._loaded.get(slot)
         if previous is not None and previous[0] == name and self.scene.GetNodeByID(previous[1].GetID()):
             return previous[1]
-        path = self.files.resolve(name)
+        path = self.files.resolve(name, what)
         image = read_image(path, what=what)
-        node = volume_node_from_sitk(self.scene, image, f"{self.key} {slot}")
+        # Named after its file: a Logic error about this volume then names the file.
+        node = volume_node_from_sitk(self.scene, image, name)
         if previous is not None:
             self.scene.RemoveNode(previous[1])
         self._loaded[slot] = (name, node)

@@ -75,14 +75,13 @@ class CavityPanel(Panel):
                 raise InputError("cavity", "another job is running: wait for it or cancel it")
             if not state.cav_postop:
                 raise InputError("postoperative T1", "choose the postoperative T1 image")
-            model_path = self.files.resolve(state.cav_model)
+            model_path = self.files.resolve(state.cav_model, "cavity model")
             self.postop_node = self.load_volume("postoperative T1", state.cav_postop, "postoperative T1")
             parcellation_node = None
             if state.cav_parcellation:
                 parcellation_node = self.load_volume("parcellation", state.cav_parcellation, "parcellation")
-            tta = int(state.cav_tta)
-            if not 0 <= tta <= 100:
-                raise InputError("TTA iterations", f"must be between 0 and 100, not {tta}")
+                self._set_visible(parcellation_node, False)
+            tta = self.whole_number(state.cav_tta, "TTA iterations", 0, 100)
             job, self.parcellation = self.logic.job(
                 self.postop_node, str(model_path), parcellation_node, str(state.device), tta
             )
@@ -90,16 +89,24 @@ class CavityPanel(Panel):
             self.fail(error)
             return
         self.views.show_background(self.postop_node)
+        self.clear_result()
         warning = self.logic.cpu_warning(self.postop_node, str(state.device), tta)
         self.status(warning or "Segmenting the cavity...")
         self.jobs.start(job, lambda prediction: self._show(prediction, tta), self.key)
 
-    def _show(self, prediction, tta: int) -> None:
+    def clear_result(self) -> None:
+        """Forget the last run's result (a new run starts: what is shown must be its answer or nothing)."""
         if self.result is not None:
             old = self.result
             self.remove_nodes(
                 old.segmentation_node, old.probability_node, old.uncertainty_node, old.table_node, old.structures_node
             )
+            self.views.show_foreground(None)
+        self.result = None
+        self.state.cav_results = Table.of([], RESULT_COLUMNS)
+        self.state.cav_structures = Table.of([], STRUCTURE_COLUMNS)
+
+    def _show(self, prediction, tta: int) -> None:
         self.result = self.logic.show(prediction, self.postop_node, self.parcellation, tta, "Cavity")
         result = self.result
         self.own(result.segmentation_node, result.probability_node, result.uncertainty_node, result.table_node,

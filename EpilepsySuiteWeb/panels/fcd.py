@@ -92,7 +92,8 @@ class FCDPanel(Panel):
                 raise InputError("T1", "choose the T1 image")
             if not state.fcd_flair:
                 raise InputError("FLAIR", "choose the FLAIR image: FCD segmentation needs both T1 and FLAIR")
-            model_path = self.files.resolve(state.fcd_model)
+            model_path = self.files.resolve(state.fcd_model, "MS-DSA-Net model")
+            min_cluster = self.whole_number(state.fcd_min_cluster, "smallest cluster (voxels)", 1, 1_000_000)
             self.t1_node = self.load_volume("T1", state.fcd_t1, "T1")
             flair_node = self.load_volume("FLAIR", state.fcd_flair, "FLAIR")
             self._set_visible(flair_node, False)
@@ -103,19 +104,26 @@ class FCDPanel(Panel):
                 device=str(state.device),
                 threshold=float(state.fcd_threshold),
                 postprocess=bool(state.fcd_postprocess),
-                min_cluster_voxels=int(state.fcd_min_cluster),
+                min_cluster_voxels=min_cluster,
                 preprocessing=state.fcd_preset,
             )
         except InputError as error:
             self.fail(error)
             return
         self.views.show_background(self.t1_node)
+        self.clear_result()
         self.status("Running MS-DSA-Net...")
         self.jobs.start(job, self._show, self.key)
 
-    def _show(self, prediction) -> None:
+    def clear_result(self) -> None:
+        """Forget the last run's result (a new run starts: what is shown must be its answer or nothing)."""
         if self.result is not None:
             self.remove_nodes(self.result.probability_node, self.result.segmentation_node, self.result.table_node)
+            self.views.show_foreground(None)
+        self.result = None
+        self.state.fcd_clusters = Table.of([], CLUSTER_COLUMNS)
+
+    def _show(self, prediction) -> None:
         self.result = self.logic.show(prediction, self.t1_node, "FCD")
         self.own(self.result.probability_node, self.result.segmentation_node, self.result.table_node)
         self._on_window(self.state.fcd_window, self.state.fcd_opacity)

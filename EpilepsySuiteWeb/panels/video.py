@@ -121,7 +121,7 @@ class VideoPanel(Panel):
         try:
             if self.jobs.busy:
                 raise InputError(vid_video or "video", "another job is running: wait for it or cancel it")
-            source = self.files.resolve(vid_video)
+            source = self.files.resolve(vid_video, "recording")
         except InputError as error:
             self.fail(error)
             return
@@ -141,10 +141,14 @@ class VideoPanel(Panel):
         try:
             if self.jobs.busy:
                 raise InputError("video", "another job is running: wait for it or cancel it")
-            video = self.files.resolve(state.vid_video)
-            model = self.files.resolve(state.vid_model)
-            second = self.files.resolve(state.vid_second) if state.vid_second else None
-            weights = self.files.resolve(state.vid_extractor_weights) if state.vid_extractor_weights else None
+            video = self.files.resolve(state.vid_video, "recording")
+            model = self.files.resolve(state.vid_model, "GESTURES model")
+            second = self.files.resolve(state.vid_second, "second view") if state.vid_second else None
+            weights = (
+                self.files.resolve(state.vid_extractor_weights, "extractor weights")
+                if state.vid_extractor_weights
+                else None
+            )
             layout = self.logic.montage_layout(state.vid_corner)
             if second is not None and layout is not None:
                 raise InputError("second view", "choose a second recording or a montage corner, not both")
@@ -152,17 +156,24 @@ class VideoPanel(Panel):
         except InputError as error:
             self.fail(error)
             return
+        self.clear_result()
         warning = self.logic.cpu_warning(video, str(state.device), second, layout)
         self.status(warning or "Classifying the seizure...")
         self.jobs.start(job, lambda prediction: self._show(prediction, video), self.key)
 
-    def _show(self, prediction, video: Path) -> None:
+    def clear_result(self) -> None:
+        """Forget the last run's result (a new run starts: what is shown must be its answer or nothing)."""
         if self.result is not None:
             old = self.result
             self.remove_nodes(
                 old.chart_node, old.curve_table_node, old.curve_series_node, old.threshold_series_node,
                 old.marker_table_node, old.marker_series_node, old.segments_node, old.results_node,
             )  # fmt: skip
+        self.result = None
+        self.state.update({"vid_svg": "", "vid_verdict": "", "vid_segments": Table.of([], SEGMENT_COLUMNS),
+                           "vid_results": Table.of([], RESULT_COLUMNS)})  # fmt: skip
+
+    def _show(self, prediction, video: Path) -> None:
         self.result = self.logic.show(prediction, video, "Seizure")
         curve = records_from_table_node(self.result.curve_table_node)
         segments = records_from_table_node(self.result.segments_node)

@@ -106,3 +106,11 @@ def test_published_resseg_network_in_the_logic(mrml_scene, resseg_weights):
     rows = {row["item"]: (row["value"], row["unit"]) for row in records_from_table_node(result.table_node)}
     assert rows["cavity volume"] == (pytest.approx(mask.sum() / 1000), "mL")
     assert rows["cavity volume"][0] > 5
+
+
+def test_a_t1_given_as_parcellation_is_refused_before_the_job(mrml_scene, everything_is_cavity, postoperative):
+    node, image = postoperative
+    other = volume_node_from_sitk(mrml_scene, image, "t1_as_parcellation.nii.gz")
+    logic = CavitySegmentationLogic(mrml_scene)
+    with pytest.raises(InputError, match="t1_as_parcellation.nii.gz"):
+        logic.job(node, str(everything_is_cavity), other)

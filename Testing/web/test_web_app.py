@@ -311,3 +311,30 @@ def test_upload_goes_to_the_session_and_is_listed(page, web_data, tmp_path) -> N
     big.write_bytes(np.random.default_rng(0).bytes(6_000_000))
     page.get_by_test_id("upload").locator("input[type=file]").set_input_files(str(big))
     page.wait_for_function("window.trame.state.get('fcd_models').includes('uploads/big_model.pt')", timeout=60_000)
+
+
+def test_bad_settings_and_wrong_files_give_one_line_and_no_stale_result(page, web_data) -> None:
+    _, names = web_data
+    choose_cavity_inputs(page, names)
+    set_state(page, "cav_tta", "abc")
+    page.get_by_test_id("cav-run").click()
+    error = page.get_by_test_id("cav-error")
+    error.wait_for(timeout=10_000)
+    assert "TTA iterations" in error.inner_text() and "whole number" in error.inner_text()
+    set_state(page, "cav_tta", 0)
+    set_state(page, "cav_parcellation", names["postop"])  # a T1 where the parcellation belongs
+    page.get_by_test_id("cav-run").click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=cav-error]')?.innerText.includes('postop_t1')", timeout=30_000
+    )
+    # A run that fails leaves nothing of the previous run on display.
+    choose_fcd_inputs(page, names)
+    page.get_by_test_id("fcd-run").click()
+    wait_for_job(page, "FCD segmentation")
+    page.get_by_test_id("fcd-clusters-row-0").wait_for()
+    set_state(page, "fcd_model", names["cavity_model"])
+    page.get_by_test_id("fcd-run").click()
+    page.get_by_test_id("job-error").wait_for(timeout=120_000)
+    assert "not an MS-DSA-Net checkpoint" in page.get_by_test_id("job-error").inner_text()
+    assert page.get_by_test_id("fcd-clusters").count() == 0, "the previous run's clusters are still shown"
+    assert "Running" not in page.get_by_test_id("fcd-status").inner_text()
