@@ -13,6 +13,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -193,11 +194,12 @@ class SuiteApp(TrameApp):
                     update_modelValue=(
                         f"($event || []).every(f => f.size <= {self.files.max_upload_bytes}) "
                         f"? trigger('{self.server.controller.trigger_name(self.upload)}', [$event]) "
-                        f": (upload_error = 'over the upload limit of {self.files.max_upload_mb:g} MB: not sent')"
+                        f": (upload_error = $event.filter(f => f.size > {self.files.max_upload_bytes}).map(f => f.name)"
+                        f".join(', ') + ': over the upload limit of {self.files.max_upload_mb:g} MB, not sent')"
                     ),
                 )
             with self.ui.drawer as drawer:
-                drawer.width = 430
+                drawer.width = 480
                 with html.Div(classes="pa-2"):
                     with v3.VTabs(v_model=("panel",), density="compact", grow=True):
                         for panel in self.panels.values():
@@ -253,8 +255,30 @@ class SuiteApp(TrameApp):
 # ------------------------------------------------------------------------------------ command line
 
 
+def check_address(host: str, port: int) -> None:
+    """Refuse an address the server could not listen on, before minutes of start-up are spent.
+
+    Raises:
+        InputError: ``--host`` does not resolve, or ``--port`` is taken (or not allowed).
+    """
+    from epilepsy_suite.errors import InputError
+
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as error:
+        raise InputError("--host", f"{host!r} is not an address of this machine ({error.strerror})") from None
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise InputError("--port", f"cannot listen on {host}:{port} ({error.strerror})") from None
+
+
 def main(arguments: argparse.Namespace) -> int:
-    for noisy in ("trame_server", "trame_client", "wslink", "aiohttp"):
+    from epilepsy_suite.errors import InputError
+
+    for noisy in ("trame_server", "trame_client", "trame_rca", "trame_slicer", "wslink", "aiohttp"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not is_loopback(arguments.host):
         LOG.warning(
@@ -262,10 +286,13 @@ def main(arguments: argparse.Namespace) -> int:
             "Put it behind an authenticating reverse proxy (README, 'Serving several users').",
             arguments.host,
         )
-    files = DataFolder(arguments.data, arguments.max_upload_mb)
+    check_address(arguments.host, arguments.port)
     database = arguments.semiology_database
+    if database is not None and not database.is_dir():
+        raise InputError(database, "the Semio2Brain database folder does not exist")
     if database is None and not os.environ.get("EPILEPSY_SUITE_SEMIO2BRAIN") and DEFAULT_SEMIOLOGY_DATABASE.is_dir():
         database = DEFAULT_SEMIOLOGY_DATABASE
+    files = DataFolder(arguments.data, arguments.max_upload_mb)
     try:
         app = SuiteApp(
             files=files,

@@ -28,6 +28,7 @@ IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 MODEL_SUFFIXES = (".pt", ".pth", ".ckpt")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_NAME = 120  # characters of an upload's stored name (file systems allow 255 bytes with ".partial")
 
 
 class AccessError(InputError):
@@ -128,6 +129,8 @@ class DataFolder:
         safe = _SAFE_NAME.sub("_", PurePosixPath(str(filename).replace("\\", "/")).name).lstrip(".")
         if not safe:
             raise AccessError(str(filename), "is not a usable file name")
+        if len(safe) > MAX_NAME:  # keep the end, where the suffix (.nii.gz, .pt) is
+            safe = safe[-MAX_NAME:].lstrip(".") or "upload"
         target = self.uploads / safe
         partial = target.with_name(f".{safe}.partial")
         partial.write_bytes(content)

@@ -129,7 +129,8 @@ class CavitySegmentationLogic:
         register: bool = False,
     ) -> tuple[BackgroundJob, sitk.Image | None]:
         """The work of :meth:`predict` as a background job (not started), and the parcellation
-        :meth:`show` needs with its result. The inputs are checked here, before any process starts."""
+        :meth:`show` needs with its result. The inputs are checked here, before any process starts (the
+        network in the model file, when the job loads it)."""
         image, parcellation = self._inputs(postop_node, model_path, parcellation_node)
         if not Path(model_path).is_file():
             raise InputError(model_path, "the cavity model file does not exist")

@@ -16,6 +16,7 @@ an exception comes back as ``error`` (a one-line message) with its type name in 
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import queue
 import time
 import traceback
@@ -48,11 +49,14 @@ class ProgressReport:
     message: str
 
 
-def _child(channel, function: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+def _child(inbox, channel) -> None:
     def progress(fraction: float, message: str = "") -> None:
         channel.put(("progress", float(fraction), str(message)))
 
     try:
+        # Unpickling imports the function's modules (torch, monai...: seconds); it happens here,
+        # after the parent's start() has returned, not while the parent writes the arguments.
+        function, args, kwargs = pickle.loads(inbox.get())
         result = function(*args, progress=progress, **kwargs)
     except BaseException as error:  # reported to the parent, which decides what to show
         message = str(error) or type(error).__name__
@@ -98,19 +102,28 @@ class BackgroundJob:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self._channel = _CONTEXT.Queue()
+        self._inbox = _CONTEXT.Queue()
         self._process = _CONTEXT.Process(
-            target=_child, args=(self._channel, function, args, kwargs), name=f"epilepsy-suite {self.name}", daemon=True
+            target=_child, args=(self._inbox, self._channel), name=f"epilepsy-suite {self.name}", daemon=True
         )
 
     # --------------------------------------------------------------------------------- control
 
     def start(self) -> BackgroundJob:
+        """Start the process and return at once (it loads its libraries in the background).
+
+        Raises:
+            RuntimeError: the job was already started.
+            TypeError, pickle.PicklingError: the function or an argument cannot be sent.
+        """
         if self.state is not JobState.PENDING:
             raise RuntimeError(f"{self.name}: the job was already started")
+        payload = pickle.dumps((self.function, self.args, self.kwargs), protocol=pickle.HIGHEST_PROTOCOL)
         self.started_at = time.monotonic()
         self.state = JobState.RUNNING
         self.progress = ProgressReport(0.0, "starting")
         self._process.start()
+        self._inbox.put(payload)  # written by the queue's feeder thread: start() does not wait for it
         return self
 
     def cancel(self) -> None:
@@ -207,6 +220,8 @@ class BackgroundJob:
         if state is not JobState.CANCELLED:
             self._process.join(5.0)
         self._channel.close()
+        self._inbox.cancel_join_thread()  # a payload the child never read must not hold up our exit
+        self._inbox.close()
 
     @property
     def elapsed_s(self) -> float:

@@ -81,11 +81,13 @@ class Panel:
     def status(self, text: str) -> None:
         self.state[f"{self.key}_status"] = text
         self.state[f"{self.key}_error"] = ""
+        self.state.job_error = ""  # a new action: the last job's error no longer applies
 
     def fail(self, error: Exception | str) -> None:
         message = str(error)
         LOG.info("%s: %s", self.key, message)
         self.state[f"{self.key}_error"] = message
+        self.state.job_error = ""
 
     def own(self, *nodes) -> None:
         self._nodes.extend(node for node in nodes if node is not None)

@@ -132,7 +132,8 @@ class FCDSegmentationLogic:
     ) -> BackgroundJob:
         """The work of :meth:`predict` as a background job (not started): its result goes to :meth:`show`.
 
-        The inputs are checked here, before any process starts.
+        The inputs are checked here, before any process starts; whether the model file holds the right
+        network shows when the job loads it (its error comes back as the job's one line).
         """
         images, settings = self._work(
             t1_node, flair_node, device=device, threshold=threshold, postprocess=postprocess,

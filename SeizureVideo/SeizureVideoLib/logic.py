@@ -358,7 +358,8 @@ class SeizureVideoLogic:
         cache_folder: str | os.PathLike[str] | None = None,
     ) -> tuple[BackgroundJob, Path]:
         """The work of :meth:`predict` as a background job (not started), and the recording its
-        result belongs to (for :meth:`show`). The inputs are checked here, before any process starts."""
+        result belongs to (for :meth:`show`). The inputs are checked here, before any process starts (the
+        network in the model file, when the job loads it)."""
         video_path = self._recording(video_path, model_path, browser_node)
         probe_video(video_path)
         if not Path(model_path).is_file():

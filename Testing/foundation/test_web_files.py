@@ -118,3 +118,32 @@ def test_serve_warns_off_loopback_and_names_a_missing_data_folder(tmp_path) -> N
     assert "serving on 0.0.0.0" in completed.stderr and "reverse proxy" in completed.stderr
     assert "nope" in completed.stderr and "does not exist" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_a_very_long_upload_name_is_shortened_keeping_its_suffix(data) -> None:
+    name = data.save_upload("x" * 300 + ".nii.gz", b"123")
+    assert name.startswith("uploads/") and name.endswith(".nii.gz") and len(name) <= len("uploads/") + 120
+    assert data.resolve(name).read_bytes() == b"123"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "option", "words"),
+    [(["--host", "not.a.host"], "--host", "not an address"), (["--port", "{taken}"], "--port", "cannot listen")],
+)
+def test_serve_refuses_an_address_it_cannot_listen_on_in_one_line(tmp_path, arguments, option, words) -> None:
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        completed = subprocess.run(
+            [sys.executable, "-m", "epilepsy_suite", "serve", *(a.replace("{taken}", port) for a in arguments)],
+            cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert completed.returncode == 2, completed.stderr
+    assert option in completed.stderr and words in completed.stderr
+    assert "Traceback" not in completed.stderr

@@ -4,6 +4,7 @@ progress, cancelled by terminating it, driving the modules' own compute function
 from __future__ import annotations
 
 import os
+import pickle
 import time
 
 import numpy as np
@@ -156,3 +157,21 @@ def test_widget_watcher_reports_progress_result_and_cancel() -> None:
         time.sleep(0.05)
     watcher.cancel()
     assert events[-1] == ("failed", JobState.CANCELLED) and not timer.active and not pid_alive(watcher.job.pid)
+
+
+def test_start_returns_before_the_child_has_loaded_its_libraries(mrml_scene, subject, fcd_checkpoint) -> None:
+    t1 = volume_node_from_sitk(mrml_scene, subject.t1, "T1")
+    flair = volume_node_from_sitk(mrml_scene, subject.flair, "FLAIR")
+    job = FCDSegmentationLogic(mrml_scene).job(t1, flair, str(fcd_checkpoint), device="cpu")
+    started = time.monotonic()
+    job.start()
+    assert time.monotonic() - started < 1.0, "start() waited for the child (the caller's event loop would freeze)"
+    job.cancel()
+    assert job.state is JobState.CANCELLED
+
+
+def test_an_argument_that_cannot_be_sent_is_refused_at_start() -> None:
+    job = BackgroundJob(slow_count, 1, lambda: None)
+    with pytest.raises((TypeError, AttributeError, pickle.PicklingError)):
+        job.start()
+    assert job.state is JobState.PENDING and job.pid is None
