@@ -29,6 +29,8 @@ from .views import LAYOUTS, SuiteViews
 
 LOG = logging.getLogger("epilepsy_suite.web")
 TITLE = "EpilepsySuite"
+# Table cells: long structure names wrap, so every column (the score above all) stays in the drawer.
+CELL = "font-size: 12px; padding: 2px 6px; word-break: break-word; height: auto"
 DEFAULT_SEMIOLOGY_DATABASE = Path(__file__).resolve().parents[2] / "shared" / "data" / "semio2brain"
 
 
@@ -144,7 +146,7 @@ class SuiteApp(TrameApp):
             with v3.VTable(density="compact", hover=True, raw_attrs=[f'data-testid="{testid}"']):
                 with html.Thead():
                     with html.Tr():
-                        html.Th("{{ h.title }}", v_for=f"h in {variable}.headers", key="h.key")
+                        html.Th("{{ h.title }}", v_for=f"h in {variable}.headers", key="h.key", style=CELL)
                 with html.Tbody():
                     with html.Tr(
                         v_for=f"(row, i) in {variable}.rows",
@@ -153,7 +155,7 @@ class SuiteApp(TrameApp):
                         click=(on_row, "[i]"),
                         raw_attrs=[':data-testid="`' + testid + '-row-${i}`"'],
                     ):
-                        html.Td("{{ row[h.key] }}", v_for=f"h in {variable}.headers", key="h.key")
+                        html.Td("{{ row[h.key] }}", v_for=f"h in {variable}.headers", key="h.key", style=CELL)
 
     def file_select(self, variable: str, items: str, label: str, testid: str) -> None:
         v3.VSelect(
