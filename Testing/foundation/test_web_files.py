@@ -147,3 +147,13 @@ def test_serve_refuses_an_address_it_cannot_listen_on_in_one_line(tmp_path, argu
     assert completed.returncode == 2, completed.stderr
     assert option in completed.stderr and words in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_a_t1_given_as_parcellation_is_named_an_intensity_image() -> None:
+    import numpy as np
+    from epilepsy_suite.data.labels import check_parcellation
+    from epilepsy_suite.errors import InputError
+
+    t1 = np.random.default_rng(0).normal(100, 20, (8, 8, 8)).astype(np.float32)
+    with pytest.raises(InputError, match="postop_t1.nii.gz.*intensity image"):
+        check_parcellation(t1, range(1, 300), "postop_t1.nii.gz")

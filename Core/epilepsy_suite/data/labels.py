@@ -249,6 +249,8 @@ def check_parcellation(
     values, counts = np.unique(np.asarray(labels)[np.asarray(labels) > 0], return_counts=True)
     if values.size == 0:
         raise InputError(source, "the parcellation has no labels (every voxel is 0)")
+    if not np.all(np.mod(values, 1) == 0):
+        raise InputError(source, "holds fractional values: it is an intensity image (a T1?), not a label map")
     unknown = ~np.isin(values, np.fromiter(known, dtype=np.int64))
     share = counts[unknown].sum() / counts.sum()
     if share <= UNKNOWN_LABEL_TOLERANCE:
