@@ -26,11 +26,9 @@ class JobRunner:
         self.state.update(
             {
                 "job_active": False,
-                "job_name": "",
                 "job_progress": 0,
                 "job_message": "",
                 "job_error": "",
-                "job_panel": "",
             }
         )
 
@@ -38,14 +36,8 @@ class JobRunner:
     def busy(self) -> bool:
         return self.job is not None and self.job.running
 
-    def start(
-        self,
-        job: BackgroundJob,
-        on_done: Callable[[Any], None],
-        panel: str,
-        on_failed: Callable[[BackgroundJob], None] | None = None,
-    ) -> None:
-        """Start ``job``; ``on_done(result)`` runs in the event loop when it succeeds."""
+    def start(self, job: BackgroundJob, on_done: Callable[[Any], None], panel: str) -> None:
+        """Start ``job`` for ``panel`` (its key); ``on_done(result)`` runs in the event loop when it succeeds."""
         if self.busy:
             raise RuntimeError(f"{self.job.name} is still running: cancel it first")
         self.job = job.start()
@@ -53,16 +45,14 @@ class JobRunner:
             self.state.update(
                 {
                     "job_active": True,
-                    "job_name": job.name,
                     "job_progress": 0,
                     "job_message": "starting (loading the libraries in a background process)",
                     "job_error": "",
-                    "job_panel": panel,
                 }
             )
-        asyncio.get_event_loop().create_task(self._follow(job, on_done, on_failed, panel))
+        asyncio.get_event_loop().create_task(self._follow(job, on_done, panel))
 
-    async def _follow(self, job: BackgroundJob, on_done, on_failed, panel: str) -> None:
+    async def _follow(self, job: BackgroundJob, on_done, panel: str) -> None:
         while job.running:
             reports = job.poll()
             if reports and job.running:
@@ -81,8 +71,6 @@ class JobRunner:
             error = job.error or f"{job.name} failed"
             if job.error_type not in ("InputError", "AccessError", "OutputError") and job.error_trace:
                 LOG.error("%s failed:\n%s", job.name, job.error_trace)
-            if on_failed is not None:
-                on_failed(job)
         with self.state:
             self.state.job_active = False
             self.state.job_progress = 100 if job.state is JobState.DONE else self.state.job_progress
@@ -95,9 +83,6 @@ class JobRunner:
                 self.state[f"{panel}_status"] = "Cancelled." if job.state is JobState.CANCELLED else ""
 
     def cancel(self) -> None:
+        """Terminate the running job; its follower task shows the cancel (within ``POLL_S``)."""
         if self.job is not None and self.job.running:
             self.job.cancel()
-            with self.state:
-                self.state.job_active = False
-                self.state.job_message = f"{self.job.name}: cancelled"
-                self.state[f"{self.state.job_panel}_status"] = "Cancelled."

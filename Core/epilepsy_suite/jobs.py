@@ -156,27 +156,28 @@ class BackgroundJob:
         reports: list[ProgressReport] = []
         if self.state is not JobState.RUNNING:
             return reports
-        while True:
+        while self.state is JobState.RUNNING:
             try:
-                message = self._channel.get_nowait()
+                self._receive(self._channel.get_nowait(), reports)
             except queue.Empty:
                 break
-            kind = message[0]
-            if kind == "progress":
-                self.progress = ProgressReport(message[1], message[2])
-                reports.append(self.progress)
-            elif kind == "done":
-                self.result = message[1]
-                self.progress = ProgressReport(1.0, "done")
-                self._finish(JobState.DONE)
-                return reports
-            else:
-                _, self.error_type, self.error, self.error_trace = message
-                self._finish(JobState.FAILED)
-                return reports
-        if not self._process.is_alive():
+        if self.state is JobState.RUNNING and not self._process.is_alive():
             self._drain_after_exit(reports)
         return reports
+
+    def _receive(self, message: tuple, reports: list[ProgressReport]) -> None:
+        """Apply one message of the child: a progress report, the result, or the error."""
+        kind = message[0]
+        if kind == "progress":
+            self.progress = ProgressReport(message[1], message[2])
+            reports.append(self.progress)
+        elif kind == "done":
+            self.result = message[1]
+            self.progress = ProgressReport(1.0, "done")
+            self._finish(JobState.DONE)
+        else:
+            _, self.error_type, self.error, self.error_trace = message
+            self._finish(JobState.FAILED)
 
     def _drain_after_exit(self, reports: list[ProgressReport]) -> None:
         # The child may have put its last message just before exiting: give the queue's feeder
@@ -184,19 +185,9 @@ class BackgroundJob:
         deadline = time.monotonic() + 1.0
         while self.state is JobState.RUNNING and time.monotonic() < deadline:
             try:
-                message = self._channel.get(timeout=0.1)
+                self._receive(self._channel.get(timeout=0.1), reports)
             except queue.Empty:
                 continue
-            if message[0] == "progress":
-                self.progress = ProgressReport(message[1], message[2])
-                reports.append(self.progress)
-            elif message[0] == "done":
-                self.result = message[1]
-                self.progress = ProgressReport(1.0, "done")
-                self._finish(JobState.DONE)
-            else:
-                _, self.error_type, self.error, self.error_trace = message
-                self._finish(JobState.FAILED)
         if self.state is JobState.RUNNING:
             self.error_type = "ProcessExit"
             self.error = f"{self.name}: the background process ended unexpectedly (exit code {self._process.exitcode})"
