@@ -243,21 +243,19 @@ class SemiologyVizWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def queryOptions(self):
         from epilepsy_suite.semiology import QueryOptions
+        from epilepsy_suite.semiology.query import AGE_CHOICES, REGION_CHOICES
 
-        regions = self.ui.regionsComboBox.currentIndex
-        age = self.ui.ageComboBox.currentIndex
-        return QueryOptions(
+        # The combo boxes list the choices in the same order (all/adult/paediatric, granular/lobar/raw).
+        return QueryOptions.from_choices(
+            AGE_CHOICES[self.ui.ageComboBox.currentIndex],
+            REGION_CHOICES[self.ui.regionsComboBox.currentIndex],
+            self.ui.normaliseCheckBox.checked,
             spontaneous_semiology=self.ui.spontaneousCheckBox.checked,
             epilepsy_topology=self.ui.topologyCheckBox.checked,
             cortical_stimulation=self.ui.stimulationCheckBox.checked,
             seizure_freedom=self.ui.seizureFreedomCheckBox.checked,
             concordance=self.ui.concordanceCheckBox.checked,
             seeg=self.ui.seegCheckBox.checked,
-            paediatric_and_adult=age == 0,
-            only_paediatric=age == 2,
-            granular=regions == 0,
-            top_level_lobes=regions == 1,
-            normalise_to_localising=self.ui.normaliseCheckBox.checked and regions != 2,
         )
 
     def displaySettings(self):

@@ -12,6 +12,7 @@ import time
 import numpy as np
 from epilepsy_suite.errors import InputError
 from epilepsy_suite.semiology import QueryOptions
+from epilepsy_suite.semiology.query import AGE_CHOICES, REGION_CHOICES
 from SemiologyVizLib.logic import DisplaySettings, SemiologyVizLogic
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
@@ -92,8 +93,7 @@ class SemiologyPanel(Panel):
             started = time.perf_counter()
             parcellation = self.logic.set_parcellation(decimation=self.app.mesh_decimation)
             self.own(parcellation.segmentation_node)
-            self.background = parcellation.reference_node
-            self.views.show_background(self.background)
+            self.views.show_background(parcellation.reference_node)
             self.status(f"Parcellation ready in {time.perf_counter() - started:.1f} s: tick semiologies to score it.")
 
     def activate(self) -> None:
@@ -120,13 +120,11 @@ class SemiologyPanel(Panel):
 
     def query_options(self) -> QueryOptions:
         state = self.state
-        return QueryOptions(
+        return QueryOptions.from_choices(
+            state.sem_age,
+            state.sem_regions,
+            bool(state.sem_normalise),
             **{name: bool(state[f"sem_{name}"]) for name, _ in FILTERS},
-            paediatric_and_adult=state.sem_age == "all",
-            only_paediatric=state.sem_age == "paediatric",
-            granular=state.sem_regions == "granular",
-            top_level_lobes=state.sem_regions == "lobar",
-            normalise_to_localising=bool(state.sem_normalise) and state.sem_regions != "raw",
         )
 
     def display_settings(self) -> DisplaySettings:
@@ -259,11 +257,11 @@ class SemiologyPanel(Panel):
                     for name, label in FILTERS:
                         v3.VCheckbox(v_model=(f"sem_{name}",), label=label, density="compact", hide_details=True)
                     v3.VSelect(
-                        v_model=("sem_age",), items=("['all', 'adult', 'paediatric']",), label="Patients",
+                        v_model=("sem_age",), items=(list(AGE_CHOICES),), label="Patients",
                         density="compact", hide_details=True,
                     )  # fmt: skip
                     v3.VSelect(
-                        v_model=("sem_regions",), items=("['granular', 'lobar', 'raw']",), label="Regions",
+                        v_model=("sem_regions",), items=(list(REGION_CHOICES),), label="Regions",
                         density="compact", hide_details=True,
                     )  # fmt: skip
                     v3.VCheckbox(

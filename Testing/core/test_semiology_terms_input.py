@@ -128,3 +128,22 @@ def test_free_text_notice_on_the_command_line(cli, caplog) -> None:
         code, out, _ = cli("vertigo")
     assert code == 0 and out.startswith("label\t")
     assert any("'vertigo': not a listed term, queried as free text" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("age", ["all", "adult", "paediatric"])
+@pytest.mark.parametrize("regions", ["granular", "lobar", "raw"])
+def test_query_options_from_the_offered_choices(age, regions) -> None:
+    from epilepsy_suite.semiology import QueryOptions
+
+    options = QueryOptions.from_choices(age, regions, True, seeg=False)
+    assert (options.paediatric_and_adult, options.only_paediatric) == (age == "all", age == "paediatric")
+    assert (options.granular, options.top_level_lobes) == (regions == "granular", regions == "lobar")
+    assert options.normalise_to_localising == (regions != "raw") and options.seeg is False
+
+
+def test_query_options_refuse_an_unknown_choice() -> None:
+    from epilepsy_suite.errors import InputError
+    from epilepsy_suite.semiology import QueryOptions
+
+    with pytest.raises(InputError, match="age.*children"):
+        QueryOptions.from_choices("children")

@@ -109,18 +109,16 @@ def _engine(arguments: argparse.Namespace):
 def _options(arguments: argparse.Namespace):
     from .query import QueryOptions
 
-    return QueryOptions(
+    return QueryOptions.from_choices(
+        arguments.age,
+        arguments.regions,
+        not arguments.no_normalise,
         spontaneous_semiology=not arguments.exclude_ss,
         epilepsy_topology=arguments.include_et,
         cortical_stimulation=arguments.include_cs,
         seizure_freedom=not arguments.no_seizure_freedom,
         concordance=not arguments.no_concordance,
         seeg=not arguments.no_seeg,
-        only_paediatric=arguments.age == "paediatric",
-        paediatric_and_adult=arguments.age == "all",
-        granular=arguments.regions == "granular",
-        top_level_lobes=arguments.regions == "lobar",
-        normalise_to_localising=not arguments.no_normalise and arguments.regions != "raw",
     )
 
 

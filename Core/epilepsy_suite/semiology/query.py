@@ -84,6 +84,32 @@ class QueryOptions:
     def key(self) -> tuple:
         return dataclasses.astuple(self)
 
+    @classmethod
+    def from_choices(cls, age: str = "all", regions: str = "granular", normalise: bool = True, **studies: bool):
+        """Options as the command line and the panels offer them: ``age`` (all, adult, paediatric),
+        ``regions`` (granular, lobar, raw; raw never normalises), ``normalise`` to Localising, and
+        the study/ground-truth flags by field name.
+
+        Raises:
+            InputError: an unknown age or regions choice.
+        """
+        if age not in AGE_CHOICES:
+            raise InputError("age", f"unknown choice {age!r}; choose one of {', '.join(AGE_CHOICES)}")
+        if regions not in REGION_CHOICES:
+            raise InputError("regions", f"unknown choice {regions!r}; choose one of {', '.join(REGION_CHOICES)}")
+        return cls(
+            **studies,
+            only_paediatric=age == "paediatric",
+            paediatric_and_adult=age == "all",
+            granular=regions == "granular",
+            top_level_lobes=regions == "lobar",
+            normalise_to_localising=normalise and regions != "raw",
+        )
+
+
+AGE_CHOICES = ("all", "adult", "paediatric")
+REGION_CHOICES = ("granular", "lobar", "raw")
+
 
 @dataclass(frozen=True)
 class SemiologyQuery:
