@@ -92,3 +92,12 @@ def ras_of_voxel(image: sitk.Image, index_xyz: tuple[float, float, float]) -> tu
     """RAS world coordinates (mm) of a continuous voxel index (x, y, z) of ``image``."""
     point = image.TransformContinuousIndexToPhysicalPoint([float(v) for v in index_xyz])
     return (-point[0], -point[1], point[2])
+
+
+def ras_of_centroid(image: sitk.Image, mask: np.ndarray) -> tuple[float, float, float] | None:
+    """RAS (mm) of the centre of the voxels of ``mask`` (a boolean array on ``image``'s grid,
+    (z, y, x) as SimpleITK gives it); None when the mask is empty."""
+    voxels = np.argwhere(mask)
+    if not len(voxels):
+        return None
+    return ras_of_voxel(image, tuple(voxels.mean(axis=0)[::-1]))

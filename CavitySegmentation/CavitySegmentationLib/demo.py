@@ -21,7 +21,7 @@ from epilepsy_suite.cavity.training import CavityTrainingConfig, train_cavity
 from epilepsy_suite.geometry import torchio_to_sitk
 from epilepsy_suite.model_cache import cached_run, code_fingerprint
 
-from EpilepsySuiteMRML.volumes import volume_node_from_sitk
+from EpilepsySuiteMRML.volumes import ras_of_centroid, volume_node_from_sitk
 
 from .logic import CavitySegmentationLogic
 
@@ -94,9 +94,7 @@ def run(context) -> None:
         postop_node, str(model_path), parcellation_node, "cpu", tta_iterations=3, output_name="Cavity demo"
     )
     truth_array = sitk.GetArrayFromImage(truth) > 0
-    centre = np.argwhere(truth_array).mean(axis=0)[::-1]
-    point = postop.TransformContinuousIndexToPhysicalPoint(centre.tolist())
-    ras = (-point[0], -point[1], point[2])
+    ras = ras_of_centroid(postop, truth_array)
     truth_ml = float(truth_array.sum()) * float(np.prod(postop.GetSpacing())) / 1000
     shown_dice = cavity_metrics(sitk.GetArrayFromImage(result.prediction.mask) > 0, truth_array, postop.GetSpacing())[
         "dice"

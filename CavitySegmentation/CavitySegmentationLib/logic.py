@@ -27,7 +27,7 @@ from EpilepsySuiteMRML.colors import color_table_from_matplotlib
 from EpilepsySuiteMRML.scene import center_slice_views
 from EpilepsySuiteMRML.segmentations import segmentation_from_labelmap
 from EpilepsySuiteMRML.tables import table_node_from_records
-from EpilepsySuiteMRML.volumes import ras_of_voxel, sitk_from_volume_node, volume_node_from_sitk
+from EpilepsySuiteMRML.volumes import ras_of_centroid, sitk_from_volume_node, volume_node_from_sitk
 
 LOG = logging.getLogger(__name__)
 RESULT_COLUMNS = ("item", "value", "unit")
@@ -114,7 +114,7 @@ class CavitySegmentationLogic:
         if parcellation_node is not None:
             parcellation = sitk_from_volume_node(parcellation_node)
             check_same_grid(image, parcellation, postop_node.GetName(), parcellation_node.GetName())
-            as_neuromorphometrics(parcellation, parcellation_node.GetName())  # refuses a T1 given by mistake
+            parcellation = as_neuromorphometrics(parcellation, parcellation_node.GetName())  # refuses a T1 too
         return image, parcellation
 
     def job(
@@ -151,7 +151,8 @@ class CavitySegmentationLogic:
         tta_iterations: int = 0,
         output_name: str = "Cavity",
     ) -> CavityResult:
-        """Add the review nodes of a :func:`compute_cavity` result to the scene (see :meth:`predict`)."""
+        """Add the review nodes of a :func:`~epilepsy_suite.cavity.inference.predict_image` result to the
+        scene (see :meth:`predict`)."""
         probability_node = volume_node_from_sitk(self.scene, prediction.probability, f"{output_name} probability")
         segmentation = None
         if prediction.volume_ml > 0:
@@ -159,9 +160,7 @@ class CavitySegmentationLogic:
             segmentation = segmentation_from_labelmap(
                 self.scene, prediction.mask, table, output_name, reference_volume=postop_node
             )
-            array = sitk.GetArrayViewFromImage(prediction.mask)
-            centre = np.argwhere(array > 0).mean(axis=0)[::-1]
-            center_slice_views(self.scene, ras_of_voxel(prediction.mask, tuple(centre)))
+            self.center_on_cavity(prediction)
         uncertainty_node = None
         if prediction.std is not None:
             uncertainty_node = volume_node_from_sitk(self.scene, prediction.std, f"{output_name} uncertainty")
@@ -188,3 +187,25 @@ class CavitySegmentationLogic:
         return CavityResult(
             prediction, segmentation, probability_node, uncertainty_node, table_node, structures_node, structures
         )
+
+    def center_on_cavity(self, prediction: CavityPrediction) -> tuple[float, float, float] | None:
+        """Centre the slice views on the cavity; returns its RAS (None when nothing was segmented)."""
+        ras = ras_of_centroid(prediction.mask, sitk.GetArrayViewFromImage(prediction.mask) > 0)
+        if ras is not None:
+            center_slice_views(self.scene, ras)
+        return ras
+
+    def center_on_structure(
+        self, result: CavityResult, parcellation: sitk.Image, row: int
+    ) -> tuple[float, float, float] | None:
+        """Centre the slice views on the resected part of the structure in table row ``row`` (0-based)."""
+        if not 0 <= row < len(result.structures):
+            raise InputError("resected structures", f"row {row} does not exist ({len(result.structures)} rows)")
+        label = int(result.structures[row]["label"])  # type: ignore[arg-type]
+        resected = (sitk.GetArrayViewFromImage(parcellation) == label) & (
+            sitk.GetArrayViewFromImage(result.prediction.mask) > 0
+        )
+        ras = ras_of_centroid(parcellation, resected)
+        if ras is not None:
+            center_slice_views(self.scene, ras)
+        return ras

@@ -212,23 +212,22 @@ def _predict(arguments: argparse.Namespace) -> int:
     from ..io import check_same_grid, read_image, read_label_map, write_image
     from .checkpoint import load_cavity_model
     from .evaluation import resected_structures
-    from .inference import NetworkGrid, predict_cavity, template_grid
+    from .inference import predict_image
 
     if arguments.uncertainty and not arguments.tta:
         raise InputError(arguments.uncertainty, "the uncertainty map needs test-time augmentation (--tta N)")
     device = arguments.device
-    model, payload = load_cavity_model(arguments.model, device)
-    landmarks = payload["landmarks"]
+    model = load_cavity_model(arguments.model, device)
     image = read_image(arguments.image, what="postoperative T1", varying=True)
     parcellation = None
     if arguments.parcellation:  # checked before the long part, so a bad file costs no prediction
         parcellation = read_label_map(arguments.parcellation, what="parcellation")
         check_same_grid(image, parcellation, str(arguments.image), str(arguments.parcellation))
         parcellation = as_neuromorphometrics(parcellation, arguments.parcellation)  # GIF named with the NMM table
-    grid = template_grid(image) if arguments.register else NetworkGrid()
-    prediction = predict_cavity(
-        model, image, landmarks, device, threshold=arguments.threshold, grid=grid, **_prediction_settings(arguments)
-    )
+    prediction = predict_image(
+        image, model, device, threshold=arguments.threshold, register=arguments.register,
+        **_prediction_settings(arguments),
+    )  # fmt: skip
     structures = resected_structures(prediction.mask, parcellation) if parcellation is not None else []
     write_image(prediction.mask, arguments.out)
     if arguments.probability:

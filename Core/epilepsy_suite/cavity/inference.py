@@ -279,9 +279,10 @@ def predict_image(
     cancel: CancelToken | None = None,
     tta_mode: str = "published",
     register: bool = False,
+    threshold: float = 0.5,
 ) -> CavityPrediction:
-    """A postoperative T1 to the cavity prediction on its grid, as the Slicer module and the web
-    app run it (also in a background process: arguments and result pickle).
+    """A postoperative T1 to the cavity prediction on its grid, as ``cavity predict``, the Slicer
+    module and the web app run it (also in a background process: arguments and result pickle).
 
     ``model`` is a loaded ``(model, payload)`` pair or the model file (loaded on ``device``);
     ``register`` predicts on the MNI template's grid after an affine registration.
@@ -297,6 +298,6 @@ def predict_image(
         progress(0.0, "registering to the MNI template")
     grid = template_grid(image) if register else NetworkGrid()
     return predict_cavity(
-        network, image, payload["landmarks"], device, tta_iterations, 0.5, keep_largest_component,
+        network, image, payload["landmarks"], device, tta_iterations, threshold, keep_largest_component,
         progress=progress, cancel=cancel, tta_mode=tta_mode, grid=grid,
     )  # fmt: skip
