@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from trame.app import TrameApp
@@ -23,12 +24,13 @@ from trame.widgets import vuetify3 as v3
 from trame_slicer.core import SlicerApp
 from trame_vuetify.ui.vuetify3 import SinglePageWithDrawerLayout
 
-from .files import DataFolder
+from .files import IMAGE_SUFFIXES, MODEL_SUFFIXES, VIDEO_SUFFIXES, DataFolder
 from .jobs import JobRunner
 from .views import LAYOUTS, SuiteViews
 
 LOG = logging.getLogger("epilepsy_suite.web")
 TITLE = "EpilepsySuite"
+LISTINGS = {"data_images": IMAGE_SUFFIXES, "data_models": MODEL_SUFFIXES, "data_videos": VIDEO_SUFFIXES}
 # Table cells: long structure names wrap, so every column (the score above all) stays in the drawer.
 CELL = "font-size: 12px; padding: 2px 6px; word-break: break-word; height: auto"
 DEFAULT_SEMIOLOGY_DATABASE = Path(__file__).resolve().parents[2] / "shared" / "data" / "semio2brain"
@@ -71,7 +73,6 @@ class SuiteApp(TrameApp):
         self.server.enable_module(trame_slicer_module)
         self.files = files or DataFolder(None)
         self.semiology_database = semiology_database
-        self.device = device
         self.mesh_decimation = mesh_decimation
         self.slicer_app = SlicerApp()
         self.views = SuiteViews(self.server, self.slicer_app, multisamples)
@@ -89,6 +90,7 @@ class SuiteApp(TrameApp):
         )
         from .panels import PANEL_CLASSES
 
+        self.refresh_listings()
         self.panels = {cls.key: cls(self) for cls in PANEL_CLASSES}
         self.active_panel = "sem"
         self.state.change("panel")(self._on_panel)
@@ -119,11 +121,7 @@ class SuiteApp(TrameApp):
 
         names = []
         try:
-            for item in files or []:
-                size = int(item.get("size") or 0)
-                if size > self.files.max_upload_bytes:
-                    raise InputError(item.get("name", "upload"), f"is {size / 1e6:.1f} MB, over the limit of "
-                                     f"{self.files.max_upload_mb:g} MB")  # fmt: skip
+            for item in files or []:  # save_upload refuses what is over the limit
                 names.append(self.files.save_upload(item["name"], item["content"]))
         except InputError as error:
             self.state.upload_error = str(error)
@@ -133,15 +131,15 @@ class SuiteApp(TrameApp):
         self.refresh_listings()
 
     def refresh_listings(self) -> None:
-        for panel in self.panels.values():
-            refresh = getattr(panel, "refresh_listing", None)
-            if refresh is not None:
-                refresh()
+        """The file lists every panel's selects offer (one walk of the data folder)."""
+        self.state.update(self.files.listings(LISTINGS))
 
     # ---------------------------------------------------------------------------- UI pieces
 
-    def results_table(self, variable: str, on_row, testid: str) -> None:
-        """A compact table of ``state[variable]`` (``Table.of``); clicking a row calls ``on_row(index)``."""
+    def results_table(self, variable: str, on_row: Callable[[int], None] | str | None, testid: str) -> None:
+        """A compact table of ``state[variable]`` (``Table.of``). Clicking a row calls ``on_row(index)``
+        on the server, or runs it in the page when it is a script (``row`` is the clicked row)."""
+        click = on_row if on_row is None or isinstance(on_row, str) else (on_row, "[i]")
         with html.Div(v_if=f"{variable}.rows.length", style="max-height: 260px; overflow-y: auto;", classes="my-2"):
             with v3.VTable(density="compact", hover=True, raw_attrs=[f'data-testid="{testid}"']):
                 with html.Thead():
@@ -151,8 +149,8 @@ class SuiteApp(TrameApp):
                     with html.Tr(
                         v_for=f"(row, i) in {variable}.rows",
                         key="i",
-                        style="cursor: pointer",
-                        click=(on_row, "[i]"),
+                        style="cursor: pointer" if on_row else None,
+                        click=click,
                         raw_attrs=[':data-testid="`' + testid + '-row-${i}`"'],
                     ):
                         html.Td("{{ row[h.key] }}", v_for=f"h in {variable}.headers", key="h.key", style=CELL)

@@ -93,23 +93,30 @@ class DataFolder:
 
     def listing(self, suffixes: tuple[str, ...], limit: int = 2000) -> list[str]:
         """Names of the files with one of ``suffixes`` (data folder, then uploads), sorted."""
-        names: list[str] = []
+        return self.listings({"files": suffixes}, limit)["files"]
+
+    def listings(self, groups: dict[str, tuple[str, ...]], limit: int = 2000) -> dict[str, list[str]]:
+        """:meth:`listing` of each group of suffixes, from one walk of the data folder; a group
+        whose data-folder files reach ``limit`` is cut there."""
+        found: dict[str, list[str]] = {group: [] for group in groups}
         if self.root is not None:
             for dirpath, dirnames, filenames in os.walk(self.root):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for filename in sorted(filenames):
-                    if filename.startswith(".") or not has_suffix(filename, suffixes):
+                    wanted = [g for g, suffixes in groups.items() if has_suffix(filename, suffixes)]
+                    wanted = [g for g in wanted if len(found[g]) < limit]
+                    if filename.startswith(".") or not wanted:
                         continue
                     path = Path(dirpath) / filename
                     if not path.resolve().is_relative_to(self.root):
                         continue  # a symlink out of the data folder is not offered either
-                    names.append(path.relative_to(self.root).as_posix())
-                    if len(names) >= limit:
-                        return names
-        for path in sorted(self.uploads.iterdir()):
-            if path.is_file() and has_suffix(path.name, suffixes):
-                names.append(f"{UPLOADS}/{path.name}")
-        return names
+                    for group in wanted:
+                        found[group].append(path.relative_to(self.root).as_posix())
+        uploads = sorted(path.name for path in self.uploads.iterdir() if path.is_file())
+        for group, suffixes in groups.items():
+            if len(found[group]) < limit:
+                found[group] += [f"{UPLOADS}/{name}" for name in uploads if has_suffix(name, suffixes)]
+        return found
 
     # ------------------------------------------------------------------------------------ uploads
 

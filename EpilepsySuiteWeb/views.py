@@ -12,8 +12,6 @@ from trame_slicer.core import LayoutManager, SlicerApp
 from trame_slicer.rca_view import register_rca_factories
 from trame_slicer.views import Layout, LayoutDirection, ViewLayoutDefinition
 
-from EpilepsySuiteMRML.scene import center_slice_views
-
 LAYOUTS = ("Axial + 3D", "Three planes + 3D", "Axial only")
 DEFAULT_LAYOUT = LAYOUTS[0]
 
@@ -89,25 +87,9 @@ class SuiteViews:
         nodes = self.scene.GetNodesByClass("vtkMRMLSliceCompositeNode")
         return [nodes.GetItemAsObject(i) for i in range(nodes.GetNumberOfItems())]
 
-    def centre_on(self, ras: tuple[float, float, float]) -> None:
-        center_slice_views(self.scene, tuple(float(value) for value in ras))
-
     def reset(self) -> None:
         for view in self.slice_views():
             view.fit_view_to_content()
         for view in self.three_d_views():
             view.reset_camera()
             view.reset_focal_point()
-
-    def slice_offset(self, view_index: int = 0) -> float:
-        return float(self.slice_views()[view_index].get_slice_value())
-
-    def set_slice_offset(self, value: float, view_index: int = 0) -> None:
-        self.slice_views()[view_index].set_slice_value(float(value))
-
-    def rotate_3d(self, degrees: float) -> None:
-        for view in self.three_d_views():
-            camera = view.renderer().GetActiveCamera()
-            camera.Azimuth(float(degrees))
-            camera.OrthogonalizeViewUp()
-            view.schedule_render()

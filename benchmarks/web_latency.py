@@ -67,23 +67,7 @@ def settle(page, quiet_ms: int = 600) -> None:
 
 
 def memory_gb(server: Server) -> float:
-    pids = [server.process.pid]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                status = (entry / "status").read_text()
-            except OSError:
-                continue
-            if f"\nPPid:\t{server.process.pid}\n" in status:
-                pids.append(int(entry.name))
-    total_kb = 0
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        total_kb += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-    return total_kb / 1024 / 1024
+    return sum(resident_kb for _, _, resident_kb in server.processes()) / 1024 / 1024
 
 
 def measure(browser, data: Path, database: Path | None, repeats: int, extra: tuple[str, ...], log: Path) -> dict:

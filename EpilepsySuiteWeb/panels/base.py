@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from epilepsy_suite.errors import InputError
 from epilepsy_suite.io import read_image
+from epilepsy_suite.validation import Number
 
 from EpilepsySuiteMRML.volumes import volume_node_from_sitk
 
@@ -94,14 +95,17 @@ class Panel:
 
     @staticmethod
     def whole_number(value, what: str, low: int, high: int) -> int:
-        """``value`` from a number field as an int in [low, high]; :class:`InputError` otherwise."""
+        """``value`` from a number field as an int in [low, high] (the command line's rule,
+        :class:`~epilepsy_suite.validation.Number`); :class:`InputError` otherwise."""
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise InputError(what, f"must be a whole number from {low} to {high}, not {value!r}") from None
-        if not number.is_integer() or not low <= number <= high:
-            raise InputError(what, f"must be a whole number from {low} to {high}, not {value!r}")
-        return int(number)
+            value = int(number) if number.is_integer() else number
+        except (TypeError, ValueError, OverflowError):
+            pass  # the rule refuses it, naming what was typed
+        problem = Number(int, minimum=low, maximum=high).problem(value)
+        if problem:
+            raise InputError(what, problem)
+        return value
 
     def load_volume(self, slot: str, name: str, what: str = "image"):
         """The volume node of the file ``name`` (read once per name and slot)."""

@@ -1,12 +1,11 @@
 """Cavity panel: postoperative T1 -> resection cavity, TTA uncertainty, resected structures.
 
-The network runs in a background job (:func:`CavitySegmentationLib.logic.compute_cavity`); the
+The network runs in a background job (:meth:`CavitySegmentationLogic.job`); the
 result is shown by :meth:`CavitySegmentationLogic.show`, exactly as in Slicer.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import SimpleITK as sitk
 from CavitySegmentationLib.logic import CavitySegmentationLogic
 from epilepsy_suite.errors import InputError
@@ -14,9 +13,7 @@ from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
 from EpilepsySuiteMRML.tables import records_from_table_node
-from EpilepsySuiteMRML.volumes import ras_of_voxel
 
-from ..files import IMAGE_SUFFIXES, MODEL_SUFFIXES
 from .base import Panel, Table
 from .fcd import DEVICES
 
@@ -41,8 +38,6 @@ class CavityPanel(Panel):
                 "cav_postop": "",
                 "cav_parcellation": "",
                 "cav_model": "",
-                "cav_images": [],
-                "cav_models": [],
                 "cav_tta": 0,
                 "cav_overlay": "probability",
                 "cav_results": Table.of([], RESULT_COLUMNS),
@@ -51,11 +46,6 @@ class CavityPanel(Panel):
         )
         self.state.change("cav_overlay")(self._on_overlay)
         self.state.change("cav_postop")(self._on_postop)
-        self.refresh_listing()
-
-    def refresh_listing(self) -> None:
-        self.state.cav_images = self.files.listing(IMAGE_SUFFIXES)
-        self.state.cav_models = self.files.listing(MODEL_SUFFIXES)
 
     def activate(self) -> None:
         super().activate()
@@ -127,28 +117,19 @@ class CavityPanel(Panel):
         self.views.show_foreground(node, 0.5)
 
     def centre_on_structure(self, row: int) -> None:
-        if self.result is None or not 0 <= int(row) < len(self.result.structures) or self.parcellation is None:
-            return
-        label = int(self.result.structures[int(row)]["label"])
-        array = sitk.GetArrayViewFromImage(self.parcellation)
-        mask = sitk.GetArrayViewFromImage(self.result.prediction.mask) > 0
-        voxels = np.argwhere((array == label) & mask)
-        if len(voxels):
-            self.views.centre_on(ras_of_voxel(self.parcellation, tuple(voxels.mean(axis=0)[::-1])))
+        if self.result is not None and self.parcellation is not None:
+            self.guarded(self.logic.center_on_structure, self.result, self.parcellation, int(row))
 
     def centre_on_cavity(self, row: int = 0) -> None:
-        if self.result is None or self.result.prediction.volume_ml <= 0:
-            return
-        mask = self.result.prediction.mask
-        voxels = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)
-        self.views.centre_on(ras_of_voxel(mask, tuple(voxels.mean(axis=0)[::-1])))
+        if self.result is not None:
+            self.logic.center_on_cavity(self.result.prediction)
 
     # ---------------------------------------------------------------------------- UI
 
     def build_controls(self) -> None:
-        self.app.file_select("cav_postop", "cav_images", "Postoperative T1 (under --data, or uploaded)", "cav-postop")
-        self.app.file_select("cav_parcellation", "cav_images", "Preoperative parcellation (optional)", "cav-parc")
-        self.app.file_select("cav_model", "cav_models", "Cavity model file", "cav-model")
+        self.app.file_select("cav_postop", "data_images", "Postoperative T1 (under --data, or uploaded)", "cav-postop")
+        self.app.file_select("cav_parcellation", "data_images", "Preoperative parcellation (optional)", "cav-parc")
+        self.app.file_select("cav_model", "data_models", "Cavity model file", "cav-model")
         with html.Div(classes="d-flex"):
             v3.VSelect(v_model=("device",), items=(DEVICES,), label="Device", density="compact", hide_details=True,
                        classes="mr-1")  # fmt: skip

@@ -1,6 +1,6 @@
 """FCD review panel: T1 + FLAIR -> MS-DSA-Net probability, candidate clusters, cluster table.
 
-The network runs in a background job (:func:`FCDSegmentationLib.logic.compute_fcd`); the
+The network runs in a background job (:meth:`FCDSegmentationLogic.job`); the
 result is shown by :meth:`FCDSegmentationLogic.show`, exactly as in Slicer.
 """
 
@@ -13,7 +13,6 @@ from FCDSegmentationLib.presets import PRESET_NAMES, preset_choices
 from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 
-from ..files import IMAGE_SUFFIXES, MODEL_SUFFIXES
 from .base import Panel, Table
 
 CLUSTER_COLUMNS = [
@@ -43,8 +42,6 @@ class FCDPanel(Panel):
                 "fcd_t1": "",
                 "fcd_flair": "",
                 "fcd_model": "",
-                "fcd_images": [],
-                "fcd_models": [],
                 "fcd_presets": list(PRESET_NAMES),
                 "fcd_preset": DEFAULT_PRESET,
                 "fcd_threshold": defaults["threshold"],
@@ -58,11 +55,6 @@ class FCDPanel(Panel):
         self.state.change("fcd_window", "fcd_opacity")(self._on_window)
         self.state.change("fcd_t1")(self._on_t1)
         self.state.change("fcd_preset")(self._on_preset)
-        self.refresh_listing()
-
-    def refresh_listing(self) -> None:
-        self.state.fcd_images = self.files.listing(IMAGE_SUFFIXES)
-        self.state.fcd_models = self.files.listing(MODEL_SUFFIXES)
 
     def activate(self) -> None:
         super().activate()
@@ -156,9 +148,9 @@ class FCDPanel(Panel):
     # ---------------------------------------------------------------------------- UI
 
     def build_controls(self) -> None:
-        self.app.file_select("fcd_t1", "fcd_images", "T1 (under --data, or uploaded)", "fcd-t1")
-        self.app.file_select("fcd_flair", "fcd_images", "FLAIR", "fcd-flair")
-        self.app.file_select("fcd_model", "fcd_models", "MS-DSA-Net model file", "fcd-model")
+        self.app.file_select("fcd_t1", "data_images", "T1 (under --data, or uploaded)", "fcd-t1")
+        self.app.file_select("fcd_flair", "data_images", "FLAIR", "fcd-flair")
+        self.app.file_select("fcd_model", "data_models", "MS-DSA-Net model file", "fcd-model")
         with html.Div(classes="d-flex"):
             v3.VSelect(v_model=("device",), items=(DEVICES,), label="Device", density="compact", hide_details=True,
                        classes="mr-1")  # fmt: skip

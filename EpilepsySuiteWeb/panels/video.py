@@ -1,7 +1,7 @@
 """Seizure video panel: a recording -> P(generalising) over time, the verdict, the segments.
 
 The recording plays in the browser (a WebM copy made in a background job, see :mod:`..media`);
-GESTURES runs in another background job (:func:`SeizureVideoLib.logic.compute_seizure`) and
+GESTURES runs in another background job (:meth:`SeizureVideoLogic.job`) and
 its result goes through :meth:`SeizureVideoLogic.show`, which builds the chart, segment and
 result tables in the scene. The curve under the player is drawn from those tables, and the
 player's clock moves the Logic's time marker, as the sequence browser does in Slicer.
@@ -22,7 +22,6 @@ from trame.widgets import vuetify3 as v3
 
 from EpilepsySuiteMRML.tables import records_from_table_node
 
-from ..files import MODEL_SUFFIXES, VIDEO_SUFFIXES
 from ..media import browser_copy
 from .base import Panel, Table
 from .fcd import DEVICES
@@ -87,8 +86,6 @@ class VideoPanel(Panel):
                 "vid_model": "",
                 "vid_extractor": "r2plus1d_34_8",
                 "vid_extractor_weights": "",
-                "vid_videos": [],
-                "vid_models": [],
                 "vid_extractors": list(EXTRACTORS),
                 "vid_src": "",
                 "vid_time": 0.0,
@@ -103,11 +100,6 @@ class VideoPanel(Panel):
         )
         self.state.change("vid_video")(self._on_video_choice)
         self.state.change("vid_time")(self._on_time)
-        self.refresh_listing()
-
-    def refresh_listing(self) -> None:
-        self.state.vid_videos = self.files.listing(VIDEO_SUFFIXES)
-        self.state.vid_models = self.files.listing(MODEL_SUFFIXES)
 
     # ---------------------------------------------------------------------------- actions
 
@@ -191,48 +183,34 @@ class VideoPanel(Panel):
         if self.result is not None:
             self.logic.update_time_marker(self.result, float(vid_time or 0.0))
 
-    def marker_time(self) -> float:
-        """Where the Logic's chart marker stands (s): what the page's marker must show too."""
-        if self.result is None:
-            return 0.0
-        return float(records_from_table_node(self.result.marker_table_node)[0]["time"])
-
     # ---------------------------------------------------------------------------- UI
 
     def build_controls(self) -> None:
-        self.app.file_select("vid_video", "vid_videos", "Recording (under --data, or uploaded)", "vid-video")
+        self.app.file_select("vid_video", "data_videos", "Recording (under --data, or uploaded)", "vid-video")
         v3.VBtn(
             "Open recording", variant="tonal", block=True, classes="my-1", click=self.open_recording,
             disabled=("job_active || !vid_video",), raw_attrs=['data-testid="vid-open"'],
         )  # fmt: skip
-        self.app.file_select("vid_second", "vid_videos", "Second view (optional)", "vid-second")
+        self.app.file_select("vid_second", "data_videos", "Second view (optional)", "vid-second")
         v3.VSelect(v_model=("vid_corner",), items=(CORNERS,), label="Montage: inset corner", density="compact",
                    hide_details=True, classes="my-1")  # fmt: skip
-        self.app.file_select("vid_model", "vid_models", "GESTURES model file", "vid-model")
+        self.app.file_select("vid_model", "data_models", "GESTURES model file", "vid-model")
         with html.Div(classes="d-flex"):
             v3.VSelect(v_model=("vid_extractor",), items=("vid_extractors",), label="Feature extractor",
                        density="compact", hide_details=True, classes="mr-1")  # fmt: skip
             v3.VSelect(v_model=("device",), items=(DEVICES,), label="Device", density="compact", hide_details=True)
-        self.app.file_select("vid_extractor_weights", "vid_models", "Extractor weights (optional)", "vid-weights")
+        self.app.file_select("vid_extractor_weights", "data_models", "Extractor weights (optional)", "vid-weights")
         v3.VBtn(
             "Classify seizure", color="primary", block=True, classes="my-2", click=self.run,
             disabled=("job_active || !vid_video",), raw_attrs=['data-testid="vid-run"'],
         )  # fmt: skip
         html.Div("{{ vid_verdict }}", v_if="vid_verdict", classes="text-subtitle-2 my-1",
                  raw_attrs=['data-testid="vid-verdict"'])  # fmt: skip
-        self.app.results_table("vid_results", lambda row: None, "vid-results")
-        with html.Div(v_if="vid_segments.rows.length", style="max-height: 200px; overflow-y: auto;"):
-            with v3.VTable(density="compact", hover=True, raw_attrs=['data-testid="vid-segments"']):
-                with html.Thead():
-                    with html.Tr():
-                        html.Th("{{ h.title }}", v_for="h in vid_segments.headers", key="h.key")
-                with html.Tbody():
-                    with html.Tr(
-                        v_for="(row, i) in vid_segments.rows", key="i", style="cursor: pointer",
-                        click="vid_seek = parseFloat(row.start_s) + 1e-6 * Math.random()",
-                        raw_attrs=[':data-testid="`vid-segments-row-${i}`"'],
-                    ):  # fmt: skip
-                        html.Td("{{ row[h.key] }}", v_for="h in vid_segments.headers", key="h.key")
+        self.app.results_table("vid_results", None, "vid-results")
+        # A segment row seeks the player, in the page (the player is the page's own).
+        self.app.results_table(
+            "vid_segments", "vid_seek = parseFloat(row.start_s) + 1e-6 * Math.random()", "vid-segments"
+        )
 
     def build_content(self) -> None:
         with html.Div(classes="pa-2", raw_attrs=['data-testid="vid-content"']):

@@ -145,7 +145,8 @@ class FCDSegmentationLogic:
         return BackgroundJob(predict_images, *images, str(model_path), name="FCD segmentation", **settings)
 
     def show(self, prediction: Prediction, t1_node, output_name: str = "FCD", colormap: str = "inferno") -> FCDResult:
-        """Add the review nodes of a :func:`compute_fcd` result to the scene (see :meth:`predict`)."""
+        """Add the review nodes of a :func:`~epilepsy_suite.fcd.inference.predict_images` result to the scene
+        (see :meth:`predict`)."""
         probability_node = volume_node_from_sitk(self.scene, prediction.probability, f"{output_name} probability")
         colors = color_table_from_matplotlib(self.scene, colormap, f"{output_name} {colormap}")
         display = probability_node.GetDisplayNode()

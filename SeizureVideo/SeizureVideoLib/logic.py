@@ -322,7 +322,8 @@ class SeizureVideoLogic:
         output_name: str | None = None,
         browser_node=None,
     ) -> SeizureVideoResult:
-        """Add the review nodes of a :func:`compute_seizure` result to the scene (see :meth:`predict`)."""
+        """Add the review nodes of a :func:`~epilepsy_suite.video.inference.predict_recording` result to the scene
+        (see :meth:`predict`)."""
         video_path = Path(video_path)
         name = output_name or video_path.stem
         result = self._add_prediction_nodes(prediction, name)

@@ -75,21 +75,28 @@ class Server:
             raise RuntimeError(f"server did not start:\n{log.read_text(errors='replace')[-3000:]}") from None
         self.start_s = time.monotonic() - started
 
-    def children(self) -> list[str]:
-        """Command lines of the server's job processes (multiprocessing children, tracker excluded)."""
+    def processes(self) -> list[tuple[int, str, int]]:
+        """(pid, command line, resident kB) of the server and of each process it started."""
         found = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
-                status = (entry / "status").read_text()
-                ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+                fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
                 command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except (OSError, StopIteration, ValueError):
+            except OSError:
                 continue
-            if ppid == self.process.pid and "spawn_main" in command and "resource_tracker" not in command:
-                found.append(command)
+            if int(entry.name) == self.process.pid or int(fields["PPid"]) == self.process.pid:
+                found.append((int(entry.name), command, int(fields.get("VmRSS", "0 kB").split()[0])))
         return found
+
+    def children(self) -> list[str]:
+        """Command lines of the server's job processes (multiprocessing children, tracker excluded)."""
+        return [
+            command
+            for pid, command, _ in self.processes()
+            if pid != self.process.pid and "spawn_main" in command and "resource_tracker" not in command
+        ]
 
     def stop(self) -> None:
         if self.process.poll() is None:

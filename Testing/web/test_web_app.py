@@ -288,7 +288,7 @@ def test_files_outside_data_are_refused(page, web_data, name, tmp_path_factory) 
     assert name in error.inner_text() and any(
         phrase in error.inner_text() for phrase in ("not allowed", "outside the data folder")
     )
-    assert "escape.nii.gz" not in page.evaluate("window.trame.state.get('fcd_images')")
+    assert "escape.nii.gz" not in page.evaluate("window.trame.state.get('data_images')")
 
 
 def test_static_routes_do_not_leave_their_folder(server) -> None:
@@ -305,12 +305,12 @@ def test_upload_goes_to_the_session_and_is_listed(page, web_data, tmp_path) -> N
     upload = tmp_path / "my_t1.nii.gz"
     upload.write_bytes((folder / names["t1"]).read_bytes())
     page.get_by_test_id("upload").locator("input[type=file]").set_input_files(str(upload))
-    page.wait_for_function("window.trame.state.get('fcd_images').includes('uploads/my_t1.nii.gz')", timeout=30_000)
+    page.wait_for_function("window.trame.state.get('data_images').includes('uploads/my_t1.nii.gz')", timeout=30_000)
     assert not (folder / "uploads").exists(), "the upload went into --data"
     big = tmp_path / "big_model.pt"  # over wslink's 4 MB message size: sent in chunks
     big.write_bytes(np.random.default_rng(0).bytes(6_000_000))
     page.get_by_test_id("upload").locator("input[type=file]").set_input_files(str(big))
-    page.wait_for_function("window.trame.state.get('fcd_models').includes('uploads/big_model.pt')", timeout=60_000)
+    page.wait_for_function("window.trame.state.get('data_models').includes('uploads/big_model.pt')", timeout=60_000)
 
 
 def test_bad_settings_and_wrong_files_give_one_line_and_no_stale_result(page, web_data) -> None:
